@@ -1,0 +1,365 @@
+//! HttpCycle: one HTTP request's `receive` and `send` as the app sees them. Lives on the loop
+//! thread; talks to the stream task only through its Exchange.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, StatusCode};
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use super::message::{parse_http_message, HttpMessage};
+use crate::bridge::AppLoop;
+use crate::bridge::{Exchange, ExchangeState, ResponseHead};
+
+pyo3::create_exception!(
+    _fasterapi,
+    ClientDisconnected,
+    PyOSError,
+    "Raised by `send` when the client has gone away."
+);
+
+/// What the access log needs about a request.
+pub struct AccessInfo {
+    pub client: String,
+    pub method: Method,
+    pub path_with_query: String,
+    pub http_version: &'static str,
+}
+
+/// The outcome of a receive attempt, decided under the exchange lock.
+enum ReceiveOutcome {
+    Body(Bytes, bool),
+    Disconnect,
+    Pending,
+}
+
+/// Where the response stands on the loop side.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    NotStarted,
+    Streaming,
+    Complete,
+}
+
+/// The `receive`/`send` pair of one HTTP request.
+#[pyclass(module = "fasterapi._fasterapi")]
+pub struct HttpCycle {
+    exchange: Arc<Exchange>,
+    app_loop: Py<AppLoop>,
+    access: Option<AccessInfo>,
+    http2: bool,
+    phase: Phase,
+    /// The app got the `http.request` event with `more_body=False`.
+    body_delivered: bool,
+    /// The body of this response is dropped (HEAD, 204, 304).
+    drop_body: bool,
+    pending_receive: Option<Py<PyAny>>,
+    pending_send: Option<Py<PyAny>>,
+    /// The app coroutine has finished (returned or raised).
+    pub finished: bool,
+}
+
+impl HttpCycle {
+    pub fn new(
+        exchange: Arc<Exchange>,
+        app_loop: Py<AppLoop>,
+        access: Option<AccessInfo>,
+        is_head: bool,
+        http2: bool,
+    ) -> Self {
+        Self {
+            exchange,
+            app_loop,
+            access,
+            http2,
+            phase: Phase::NotStarted,
+            body_delivered: false,
+            drop_body: is_head,
+            pending_receive: None,
+            pending_send: None,
+            finished: false,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.exchange.id
+    }
+
+    /// Decide what `receive` returns now; if nothing, ask the loop to be woken on change.
+    fn poll_receive(&mut self, state: &mut ExchangeState) -> ReceiveOutcome {
+        if !self.body_delivered {
+            if let Some(chunk) = state.body.chunks.pop_front() {
+                let more = !(state.body.chunks.is_empty() && state.body.complete);
+                self.body_delivered = !more;
+                return ReceiveOutcome::Body(chunk, more);
+            }
+            if state.body.complete {
+                self.body_delivered = true;
+                return ReceiveOutcome::Body(Bytes::new(), false);
+            }
+            if state.disconnected {
+                return ReceiveOutcome::Disconnect;
+            }
+            self.exchange.body_demand.notify_one();
+        } else if state.disconnected || self.phase == Phase::Complete {
+            return ReceiveOutcome::Disconnect;
+        }
+        state.loop_waiting = true;
+        ReceiveOutcome::Pending
+    }
+
+    fn receive_event<'py>(py: Python<'py>, outcome: ReceiveOutcome) -> PyResult<Bound<'py, PyDict>> {
+        let event = PyDict::new(py);
+        match outcome {
+            ReceiveOutcome::Body(body, more) => {
+                event.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
+                event.set_item(intern!(py, "body"), PyBytes::new(py, &body))?;
+                event.set_item(intern!(py, "more_body"), more)?;
+            }
+            ReceiveOutcome::Disconnect | ReceiveOutcome::Pending => {
+                event.set_item(intern!(py, "type"), intern!(py, "http.disconnect"))?;
+            }
+        }
+        Ok(event)
+    }
+
+    /// Register this cycle to be woken by the next change on its exchange.
+    fn park(slf: &Bound<'_, Self>) {
+        let this = slf.borrow();
+        this.app_loop.get().park(this.id(), slf.clone().unbind());
+    }
+
+    /// Re-check pending awaitables after the stream task changed the exchange.
+    pub fn wake(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let mut this = slf.borrow_mut();
+        let exchange = this.exchange.clone();
+        let mut state = exchange.lock();
+        let mut still_waiting = false;
+        if let Some(fut) = this.pending_receive.take() {
+            let fut = fut.into_bound(py);
+            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+                match this.poll_receive(&mut state) {
+                    ReceiveOutcome::Pending => {
+                        this.pending_receive = Some(fut.unbind());
+                        still_waiting = true;
+                    }
+                    outcome => {
+                        fut.call_method1(intern!(py, "set_result"), (Self::receive_event(py, outcome)?,))?;
+                    }
+                }
+            }
+        }
+        if let Some(fut) = this.pending_send.take() {
+            let fut = fut.into_bound(py);
+            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+                if state.disconnected {
+                    fut.call_method1(
+                        intern!(py, "set_exception"),
+                        (ClientDisconnected::new_err("client disconnected").into_value(py),),
+                    )?;
+                } else if state.output.queued_bytes < exchange.high_water {
+                    fut.call_method1(intern!(py, "set_result"), (py.None(),))?;
+                } else {
+                    state.loop_waiting = true;
+                    this.pending_send = Some(fut.unbind());
+                    still_waiting = true;
+                }
+            }
+        }
+        drop(state);
+        drop(this);
+        if still_waiting {
+            Self::park(slf);
+        }
+        Ok(())
+    }
+
+    fn start_response(
+        &mut self,
+        py: Python<'_>,
+        state: &mut ExchangeState,
+        mut head: ResponseHead,
+    ) -> PyResult<()> {
+        if matches!(head.status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
+            || head.status.is_informational()
+        {
+            self.drop_body = true;
+        }
+        if let Some(access) = &self.access {
+            self.app_loop.get().log_access(py, access, head.status.as_u16())?;
+        }
+        if self.http2 {
+            head.headers.retain(|(name, _)| !is_connection_specific(name));
+        }
+        state.output.head = Some(head);
+        self.phase = Phase::Streaming;
+        Ok(())
+    }
+
+    /// The response the server sends for the app when it failed before starting one.
+    fn server_error(&self) -> ResponseHead {
+        let mut headers = vec![(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))];
+        if !self.http2 {
+            headers.push((header::CONNECTION, HeaderValue::from_static("close")));
+        }
+        ResponseHead { status: StatusCode::INTERNAL_SERVER_ERROR, headers }
+    }
+
+    /// End the exchange for an app that is done; `failed` when it raised.
+    fn conclude(slf: &Bound<'_, Self>, failed: bool) -> PyResult<Option<&'static str>> {
+        let py = slf.py();
+        let mut this = slf.borrow_mut();
+        this.finished = true;
+        this.app_loop.get().forget_task(this.id());
+        let exchange = this.exchange.clone();
+        let mut state = exchange.lock();
+        let message = match this.phase {
+            Phase::Complete => None,
+            Phase::NotStarted => {
+                if !state.disconnected {
+                    let head = this.server_error();
+                    this.start_response(py, &mut state, head)?;
+                    if !this.drop_body {
+                        let body = Bytes::from_static(b"Internal Server Error");
+                        state.output.queued_bytes += body.len();
+                        state.output.chunks.push_back(body);
+                    }
+                    state.output.complete = true;
+                }
+                this.phase = Phase::Complete;
+                (!failed).then_some("ASGI callable returned without starting response.")
+            }
+            Phase::Streaming => {
+                state.output.aborted = true;
+                this.phase = Phase::Complete;
+                (!failed).then_some("ASGI callable returned without completing response.")
+            }
+        };
+        Exchange::wake_stream(&mut state);
+        Ok(message)
+    }
+}
+
+/// Headers HTTP/2 forbids in responses (RFC 9113 section 8.2.2).
+fn is_connection_specific(name: &http::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade"
+    )
+}
+
+#[pymethods]
+impl HttpCycle {
+    /// ASGI `receive`: the next `http.request` or `http.disconnect` event, as an awaitable.
+    fn receive(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let mut this = slf.borrow_mut();
+        if this.pending_receive.is_some() {
+            return Err(PyRuntimeError::new_err(
+                "receive() called while a previous receive() is still pending",
+            ));
+        }
+        let exchange = this.exchange.clone();
+        let outcome = this.poll_receive(&mut exchange.lock());
+        let app_loop = this.app_loop.get();
+        match outcome {
+            ReceiveOutcome::Pending => {
+                let fut = app_loop.create_future(py)?;
+                this.pending_receive = Some(fut.clone_ref(py));
+                drop(this);
+                Self::park(slf);
+                Ok(fut)
+            }
+            outcome => app_loop.ready(py, Self::receive_event(py, outcome)?.into_any()),
+        }
+    }
+
+    /// ASGI `send`: hand a message to the stream; awaitable completes when there is room.
+    fn send(slf: &Bound<'_, Self>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let mut this = slf.borrow_mut();
+        let message = parse_http_message(message)?;
+        let exchange = this.exchange.clone();
+        let mut state = exchange.lock();
+        if state.disconnected && !this.drop_body {
+            return Err(ClientDisconnected::new_err("client disconnected"));
+        }
+        match (this.phase, message) {
+            (Phase::NotStarted, HttpMessage::Start(head)) => {
+                this.start_response(py, &mut state, head)?;
+                drop(state);
+                // The head usually goes out with the first body message in one wake; if the app
+                // sends none in this loop iteration, the deferred wake sends the head alone.
+                AppLoop::defer_wake(this.app_loop.bind(py), exchange)?;
+                return Ok(this.app_loop.get().done(py));
+            }
+            (Phase::NotStarted, HttpMessage::Body { .. }) => {
+                return Err(PyRuntimeError::new_err(
+                    "Expected ASGI message 'http.response.start', but got 'http.response.body'.",
+                ));
+            }
+            (Phase::Streaming, HttpMessage::Start(_)) => {
+                return Err(PyRuntimeError::new_err(
+                    "Expected ASGI message 'http.response.body', but got 'http.response.start'.",
+                ));
+            }
+            (Phase::Complete, _) => {
+                return Err(PyRuntimeError::new_err(
+                    "Unexpected ASGI message sent, after response already completed.",
+                ));
+            }
+            (Phase::Streaming, HttpMessage::Body { body, more_body }) => {
+                if !body.is_empty() && !this.drop_body {
+                    state.output.queued_bytes += body.len();
+                    state.output.chunks.push_back(body);
+                }
+                if !more_body {
+                    state.output.complete = true;
+                    this.phase = Phase::Complete;
+                }
+            }
+        }
+        Exchange::wake_stream(&mut state);
+        if this.phase == Phase::Complete {
+            // A receive waiting for the end of the response now gets http.disconnect.
+            if let Some(fut) = this.pending_receive.take() {
+                let fut = fut.into_bound(py);
+                if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+                    fut.call_method1(
+                        intern!(py, "set_result"),
+                        (Self::receive_event(py, ReceiveOutcome::Disconnect)?,),
+                    )?;
+                }
+            }
+        }
+        if state.output.queued_bytes >= exchange.high_water {
+            state.loop_waiting = true;
+            drop(state);
+            let fut = this.app_loop.get().create_future(py)?;
+            this.pending_send = Some(fut.clone_ref(py));
+            drop(this);
+            Self::park(slf);
+            return Ok(fut);
+        }
+        Ok(this.app_loop.get().done(py))
+    }
+
+    /// Called by the dispatcher when the app returned; says what to log, if anything.
+    fn app_returned(slf: &Bound<'_, Self>) -> PyResult<Option<&'static str>> {
+        Self::conclude(slf, false)
+    }
+
+    /// Called by the dispatcher when the app raised: 500 if nothing was sent, else cut the stream.
+    fn app_failed(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::conclude(slf, true).map(|_| ())
+    }
+
+    #[getter]
+    fn response_started(&self) -> bool {
+        self.phase != Phase::NotStarted
+    }
+}

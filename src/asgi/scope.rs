@@ -1,0 +1,74 @@
+//! Builds the ASGI HTTP `scope` dict from a RequestHead, with interned keys.
+//! Runs on the loop thread only; knows nothing about sockets or tasks.
+
+use std::net::SocketAddr;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use crate::http::RequestHead;
+
+/// The HTTP spec version we implement: 2.4 adds `send` raising `OSError` after a disconnect.
+pub const HTTP_SPEC_VERSION: &str = "2.4";
+
+fn address<'py>(py: Python<'py>, addr: Option<SocketAddr>) -> PyResult<Bound<'py, PyAny>> {
+    match addr {
+        Some(addr) => Ok(PyTuple::new(
+            py,
+            [addr.ip().to_string().into_pyobject(py)?.into_any(), addr.port().into_pyobject(py)?.into_any()],
+        )?
+        .into_any()),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+/// The `scope` for one HTTP request. `state` is the lifespan state, copied shallowly.
+pub fn http_scope<'py>(
+    py: Python<'py>,
+    head: &RequestHead,
+    root_path: &Bound<'py, PyString>,
+    state: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let scope = PyDict::new(py);
+    let asgi = PyDict::new(py);
+    asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
+    asgi.set_item(intern!(py, "spec_version"), intern!(py, HTTP_SPEC_VERSION))?;
+    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+    scope.set_item(intern!(py, "asgi"), asgi)?;
+    scope.set_item(intern!(py, "http_version"), PyString::intern(py, head.version.as_str()))?;
+    scope.set_item(intern!(py, "method"), PyString::intern(py, head.method.as_str()))?;
+    scope.set_item(intern!(py, "scheme"), PyString::intern(py, head.scheme))?;
+
+    let root = root_path.to_str()?;
+    let path = head.decoded_path();
+    if root.is_empty() {
+        scope.set_item(intern!(py, "path"), path)?;
+        scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, &head.raw_path))?;
+    } else {
+        scope.set_item(intern!(py, "path"), format!("{root}{path}"))?;
+        let mut raw = Vec::with_capacity(root.len() + head.raw_path.len());
+        raw.extend_from_slice(root.as_bytes());
+        raw.extend_from_slice(&head.raw_path);
+        scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, &raw))?;
+    }
+    scope.set_item(intern!(py, "query_string"), PyBytes::new(py, &head.query))?;
+    scope.set_item(intern!(py, "root_path"), root_path)?;
+
+    let headers = PyList::empty(py);
+    for (name, value) in &head.headers {
+        let pair = PyTuple::new(
+            py,
+            [PyBytes::new(py, name.as_str().as_bytes()), PyBytes::new(py, value.as_bytes())],
+        )?;
+        headers.append(pair)?;
+    }
+    scope.set_item(intern!(py, "headers"), headers)?;
+    scope.set_item(intern!(py, "client"), address(py, head.client)?)?;
+    scope.set_item(intern!(py, "server"), address(py, head.server)?)?;
+    if let Some(state) = state {
+        scope.set_item(intern!(py, "state"), state.copy()?)?;
+    }
+    scope.set_item(intern!(py, "extensions"), PyDict::new(py))?;
+    Ok(scope)
+}

@@ -1,0 +1,214 @@
+//! AppLoop: the loop-thread side of one app event loop. It drains the loop's job queue, starts
+//! an ASGI task per request, and owns the Python handles that the HTTP cycles share.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use super::{Exchange, JobQueue, LoopJob, NewRequest};
+use crate::asgi::{http_scope, AccessInfo, HttpCycle};
+use crate::http::HttpVersion;
+
+/// uvicorn's access log format; the `fasterapi.access` formatter reads these five arguments.
+const ACCESS_FORMAT: &str = "%s - \"%s %s HTTP/%s\" %d";
+
+/// One app event loop as Rust sees it. Created by `Server.add_loop`; lives on its loop thread.
+#[pyclass(frozen, module = "fasterapi._fasterapi")]
+pub struct AppLoop {
+    queue: Arc<JobQueue>,
+    app: Py<PyAny>,
+    /// `dispatch(app, scope, cycle)`: the coroutine function that runs the app for a request.
+    dispatch: Py<PyAny>,
+    /// Starts a coroutine as a task on this loop (eagerly where Python supports it).
+    start_task: Py<PyAny>,
+    create_future: Py<PyAny>,
+    call_soon: Py<PyAny>,
+    /// A completed future, returned by every `send` that had room.
+    done_future: Py<PyAny>,
+    state: Option<Py<PyDict>>,
+    root_path: Py<PyString>,
+    access_log: Option<Py<PyAny>>,
+    /// Cycles with a pending receive or send, by exchange id.
+    waiting: Mutex<HashMap<u64, Py<HttpCycle>>>,
+    /// Running app tasks, by exchange id, so shutdown can cancel them.
+    tasks: Mutex<HashMap<u64, Py<PyAny>>>,
+    /// Exchanges whose response head waits for the end of this loop iteration.
+    deferred: Mutex<Vec<Arc<Exchange>>>,
+    flush_scheduled: AtomicBool,
+}
+
+impl AppLoop {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        py: Python<'_>,
+        queue: Arc<JobQueue>,
+        event_loop: &Bound<'_, PyAny>,
+        app: Py<PyAny>,
+        dispatch: Py<PyAny>,
+        start_task: Py<PyAny>,
+        state: Option<Py<PyDict>>,
+        root_path: &str,
+        access_log: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let create_future = event_loop.getattr(intern!(py, "create_future"))?;
+        let done_future = create_future.call0()?;
+        done_future.call_method1(intern!(py, "set_result"), (py.None(),))?;
+        Ok(Self {
+            queue,
+            app,
+            dispatch,
+            start_task,
+            create_future: create_future.unbind(),
+            call_soon: event_loop.getattr(intern!(py, "call_soon"))?.unbind(),
+            done_future: done_future.unbind(),
+            state,
+            root_path: PyString::new(py, root_path).unbind(),
+            access_log,
+            waiting: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(HashMap::new()),
+            deferred: Mutex::new(Vec::new()),
+            flush_scheduled: AtomicBool::new(false),
+        })
+    }
+
+    /// A new pending future on this loop.
+    pub fn create_future(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self.create_future.bind(py).call0()?.unbind())
+    }
+
+    /// The shared already-completed awaitable (result `None`).
+    pub fn done(&self, py: Python<'_>) -> Py<PyAny> {
+        self.done_future.clone_ref(py)
+    }
+
+    /// An already-completed awaitable with `value` as its result.
+    pub fn ready(&self, py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let fut = self.create_future.bind(py).call0()?;
+        fut.call_method1(intern!(py, "set_result"), (value,))?;
+        Ok(fut.unbind())
+    }
+
+    /// Wake `cycle` when its exchange changes.
+    pub fn park(&self, id: u64, cycle: Py<HttpCycle>) {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(id, cycle);
+    }
+
+    /// The app for exchange `id` finished; shutdown no longer needs to cancel it.
+    pub fn forget_task(&self, id: u64) {
+        let task = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        drop(task);
+    }
+
+    /// Write one access log line (uvicorn's format) through the `fasterapi.access` logger.
+    pub fn log_access(&self, py: Python<'_>, access: &AccessInfo, status: u16) -> PyResult<()> {
+        if let Some(log) = &self.access_log {
+            log.bind(py).call1((
+                intern!(py, ACCESS_FORMAT),
+                &access.client,
+                access.method.as_str(),
+                &access.path_with_query,
+                access.http_version,
+                status,
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Wake the stream of `exchange` at the end of this loop iteration (one call_soon per batch).
+    pub fn defer_wake(slf: &Bound<'_, Self>, exchange: Arc<Exchange>) -> PyResult<()> {
+        let this = slf.get();
+        this.deferred.lock().unwrap_or_else(|e| e.into_inner()).push(exchange);
+        if !this.flush_scheduled.swap(true, Ordering::AcqRel) {
+            this.call_soon.bind(slf.py()).call1((slf.getattr(intern!(slf.py(), "flush"))?,))?;
+        }
+        Ok(())
+    }
+
+    fn start_request(slf: &Bound<'_, Self>, request: Box<NewRequest>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let NewRequest { head, exchange } = *request;
+        let scope = http_scope(py, &head, this.root_path.bind(py), this.state.as_ref().map(|s| s.bind(py)))?;
+        let access = this.access_log.as_ref().map(|_| AccessInfo {
+            client: head.client.map(|a| a.to_string()).unwrap_or_default(),
+            method: head.method.clone(),
+            path_with_query: head.path_with_query(),
+            http_version: head.version.as_str(),
+        });
+        let id = exchange.id;
+        let cycle = HttpCycle::new(
+            exchange,
+            slf.clone().unbind(),
+            access,
+            head.method == http::Method::HEAD,
+            head.version == HttpVersion::Http2,
+        );
+        let cycle = Bound::new(py, cycle)?;
+        let coro = this.dispatch.bind(py).call1((this.app.bind(py), scope, &cycle))?;
+        let task = this.start_task.bind(py).call1((coro,))?;
+        if !cycle.borrow().finished {
+            this.tasks.lock().unwrap_or_else(|e| e.into_inner()).insert(id, task.unbind());
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl AppLoop {
+    /// The descriptor to watch with `loop.add_reader(fd, app_loop.drain)`.
+    fn fileno(&self) -> i32 {
+        self.queue.fileno()
+    }
+
+    /// Run every queued job: start new requests, wake waiting cycles.
+    fn drain(slf: &Bound<'_, Self>) {
+        let py = slf.py();
+        let mut batch = Vec::new();
+        slf.get().queue.take_batch(&mut batch);
+        for job in batch {
+            let result = match job {
+                LoopJob::Request(request) => {
+                    let exchange = request.exchange.clone();
+                    Self::start_request(slf, request).inspect_err(|_| exchange.fail_before_start())
+                }
+                LoopJob::Wake(id) => {
+                    let cycle = slf.get().waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    match cycle {
+                        Some(cycle) => HttpCycle::wake(cycle.bind(py)),
+                        None => Ok(()),
+                    }
+                }
+            };
+            if let Err(err) = result {
+                err.print(py);
+            }
+        }
+    }
+
+    /// Wake the streams whose head was deferred to the end of the loop iteration.
+    fn flush(&self) {
+        self.flush_scheduled.store(false, Ordering::Release);
+        let deferred = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()));
+        for exchange in deferred {
+            Exchange::wake_stream(&mut exchange.lock());
+        }
+    }
+
+    /// Cancel every app task still running (graceful shutdown timed out); returns how many.
+    fn cancel_all(&self, py: Python<'_>) -> PyResult<usize> {
+        let tasks: Vec<_> = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        for (_, task) in &tasks {
+            task.bind(py).call_method0(intern!(py, "cancel"))?;
+        }
+        Ok(tasks.len())
+    }
+
+    /// How many app tasks are running on this loop.
+    fn __len__(&self) -> usize {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}

@@ -1,0 +1,228 @@
+//! Exchange: the state one HTTP request shares between its tokio stream task and its app loop.
+//! It holds plain Rust data only; each side wakes the other (a `Waker` or a loop job) on change.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+use super::LoopJob;
+use super::LoopQueue;
+
+/// The response head as the app sent it, validated.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Where the request body stands, from the loop's point of view.
+#[derive(Debug, Default)]
+pub struct RequestBody {
+    /// Chunks read from the client and not yet handed to the app.
+    pub chunks: VecDeque<Bytes>,
+    /// The client has sent the whole body (it may still sit in `chunks`).
+    pub complete: bool,
+}
+
+/// Response data the app queued and the stream has not written yet.
+#[derive(Debug, Default)]
+pub struct ResponseOutput {
+    pub head: Option<ResponseHead>,
+    pub chunks: VecDeque<Bytes>,
+    pub queued_bytes: usize,
+    /// The app sent its last body message.
+    pub complete: bool,
+    /// The app failed after the head went out: the stream must be cut, not ended.
+    pub aborted: bool,
+}
+
+/// The mutable part of an [`Exchange`].
+#[derive(Debug, Default)]
+pub struct ExchangeState {
+    pub body: RequestBody,
+    pub output: ResponseOutput,
+    /// The client went away (connection closed or stream reset) before the response ended.
+    pub disconnected: bool,
+    /// The loop waits for a change (a pending receive or send); the next change posts a wake.
+    pub loop_waiting: bool,
+    /// The tokio side waiting for the head or the next chunk.
+    stream_waker: Option<Waker>,
+}
+
+/// One request's shared state. Created by the stream task, handed to the loop in a job.
+pub struct Exchange {
+    pub id: u64,
+    state: Mutex<ExchangeState>,
+    /// Signalled by the loop when the app wants more body; the body pump waits on it.
+    pub body_demand: Notify,
+    /// The body pump task, if the body was not pre-read; aborted when the exchange ends.
+    pump: Mutex<Option<AbortHandle>>,
+    queue: Arc<LoopQueue<LoopJob>>,
+    /// Bytes the app may queue before `send` waits.
+    pub high_water: usize,
+}
+
+impl Exchange {
+    pub fn new(id: u64, queue: Arc<LoopQueue<LoopJob>>, high_water: usize, body_complete: bool) -> Self {
+        let state = ExchangeState {
+            body: RequestBody { chunks: VecDeque::new(), complete: body_complete },
+            ..Default::default()
+        };
+        Self {
+            id,
+            state: Mutex::new(state),
+            body_demand: Notify::new(),
+            pump: Mutex::new(None),
+            queue,
+            high_water,
+        }
+    }
+
+    /// Lock the shared state. A poisoned lock still holds consistent data (no code panics while
+    /// holding it half-updated), so it is used as is.
+    pub fn lock(&self) -> MutexGuard<'_, ExchangeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remember the body pump so the exchange can stop it when the response is over.
+    pub fn set_pump(&self, handle: AbortHandle) {
+        *self.pump.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+    }
+
+    fn stop_pump(&self) {
+        if let Some(pump) = self.pump.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            pump.abort();
+        }
+    }
+
+    // ---- loop side ------------------------------------------------------------------------
+
+    /// Wake the stream task after the loop changed the output.
+    pub fn wake_stream(state: &mut ExchangeState) {
+        if let Some(waker) = state.stream_waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// The loop could not start the app for this request: answer 500 and end the response.
+    pub fn fail_before_start(&self) {
+        let mut state = self.lock();
+        if state.output.head.is_none() && !state.output.complete {
+            let body = Bytes::from_static(b"Internal Server Error");
+            state.output.head = Some(ResponseHead {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                headers: vec![(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                )],
+            });
+            state.output.queued_bytes += body.len();
+            state.output.chunks.push_back(body);
+            state.output.complete = true;
+        }
+        Self::wake_stream(&mut state);
+    }
+
+    // ---- tokio side -----------------------------------------------------------------------
+
+    /// Post a wake to the loop if it waits for this exchange. Call with the state locked.
+    fn wake_loop(&self, state: &mut ExchangeState) {
+        if state.loop_waiting {
+            state.loop_waiting = false;
+            self.queue.push(LoopJob::Wake(self.id));
+        }
+    }
+
+    /// The pump read a body chunk (`last` when nothing follows).
+    pub fn push_body(&self, chunk: Bytes, last: bool) {
+        let mut state = self.lock();
+        if !chunk.is_empty() {
+            state.body.chunks.push_back(chunk);
+        }
+        state.body.complete |= last;
+        self.wake_loop(&mut state);
+    }
+
+    /// The client is gone: the app sees `http.disconnect` and `send` raises.
+    pub fn disconnect(&self) {
+        let mut state = self.lock();
+        if !state.disconnected {
+            state.disconnected = true;
+            self.wake_loop(&mut state);
+        }
+        drop(state);
+        self.stop_pump();
+    }
+
+    /// Wait until the app sent the response head (or failed before sending one).
+    pub fn poll_head(&self, cx: &mut Context<'_>) -> Poll<ResponseHead> {
+        let mut state = self.lock();
+        match state.output.head.take() {
+            Some(head) => Poll::Ready(head),
+            None => {
+                state.stream_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The next piece of response body: `Some(Ok)` data, `None` at the end, `Some(Err)` if the
+    /// app failed mid-response.
+    pub fn poll_chunk(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, AppAborted>>> {
+        let mut state = self.lock();
+        if let Some(chunk) = state.output.chunks.pop_front() {
+            state.output.queued_bytes -= chunk.len();
+            if state.output.queued_bytes < self.high_water / 2 {
+                self.wake_loop(&mut state);
+            }
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        if state.output.aborted {
+            return Poll::Ready(Some(Err(AppAborted)));
+        }
+        if state.output.complete {
+            return Poll::Ready(None);
+        }
+        state.stream_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// True when every queued byte is out and the app said it was the last.
+    pub fn output_finished(&self) -> bool {
+        let state = self.lock();
+        state.output.complete && state.output.chunks.is_empty()
+    }
+
+    /// Bytes of body still queued, when the app already sent the last of it.
+    pub fn exact_remaining(&self) -> Option<u64> {
+        let state = self.lock();
+        state.output.complete.then_some(state.output.queued_bytes as u64)
+    }
+
+    /// The stream task is done with this exchange: stop the pump; if the response did not end,
+    /// the client is treated as gone.
+    pub fn finish_stream(&self, response_ended: bool) {
+        if response_ended {
+            self.stop_pump();
+        } else {
+            self.disconnect();
+        }
+    }
+}
+
+/// The app failed after the response head was sent; the stream must be aborted.
+#[derive(Debug)]
+pub struct AppAborted;
+
+impl std::fmt::Display for AppAborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the application failed before completing the response")
+    }
+}
+
+impl std::error::Error for AppAborted {}

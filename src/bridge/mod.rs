@@ -1,0 +1,31 @@
+//! The bridge between tokio and the Python app loops: per-loop mailboxes, the per-request
+//! shared state, and the loop-side driver that turns jobs into running ASGI tasks.
+
+mod app_loop;
+mod exchange;
+mod queue;
+
+use std::sync::Arc;
+
+pub use app_loop::AppLoop;
+pub use exchange::{AppAborted, Exchange, ExchangeState, ResponseHead};
+pub use queue::LoopQueue;
+
+use crate::http::RequestHead;
+
+/// A unit of work for an app loop, plain Rust data only.
+pub enum LoopJob {
+    /// A new request: build its scope and start the app.
+    Request(Box<NewRequest>),
+    /// Something changed on the exchange with this id while the loop waited on it.
+    Wake(u64),
+}
+
+/// A request ready for the app.
+pub struct NewRequest {
+    pub head: RequestHead,
+    pub exchange: Arc<Exchange>,
+}
+
+/// The queue type every loop uses.
+pub type JobQueue = LoopQueue<LoopJob>;

@@ -1,0 +1,142 @@
+//! ServerConfig: every knob the Rust core reads, with its default, validated once at construction.
+//! Parsing command lines and environment variables is the Python `Config`'s job, not this module's.
+
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+/// Listening address and protocol settings for one server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Host to bind (an IP address or `localhost`).
+    pub host: String,
+    /// TCP port; 0 lets the OS pick one.
+    pub port: u16,
+    /// Listen backlog.
+    pub backlog: i32,
+    /// ASGI `root_path`, also prefixed to `path` and `raw_path` as uvicorn does.
+    pub root_path: String,
+    /// Add `server: fasterapi` to every response unless the app sets one.
+    pub server_header: bool,
+    /// Add a `date` header to every response.
+    pub date_header: bool,
+    /// Extra default response headers (`--header`).
+    pub default_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Idle keep-alive timeout; also bounds how long a client may take to send a request head.
+    pub timeout_keep_alive: Duration,
+    /// How long a graceful shutdown waits for in-flight requests; `None` waits for ever.
+    pub timeout_graceful_shutdown: Option<Duration>,
+    /// Bodies up to this size that are announced by `content-length` are read before the app starts.
+    pub preread_limit: usize,
+    /// Bytes the app may queue on a response stream before `send` waits for the client.
+    pub send_high_water: usize,
+    /// Tokio I/O worker threads.
+    pub threads: usize,
+    /// Concurrent streams a client may open on one HTTP/2 connection.
+    pub h2_max_concurrent_streams: u32,
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The option's name, as the user knows it.
+    pub option: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.option, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            backlog: 2048,
+            root_path: String::new(),
+            server_header: true,
+            date_header: true,
+            default_headers: Vec::new(),
+            timeout_keep_alive: Duration::from_secs(5),
+            timeout_graceful_shutdown: None,
+            preread_limit: 64 * 1024,
+            send_high_water: 256 * 1024,
+            threads: 1,
+            h2_max_concurrent_streams: 100,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Parse `--header NAME:VALUE` pairs into header objects, naming the bad one on error.
+    pub fn parse_default_headers(
+        pairs: &[(String, String)],
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                let bad = |what: &str| ConfigError {
+                    option: "--header",
+                    message: format!("invalid header {what} in {name:?}: {value:?}"),
+                };
+                let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad("name"))?;
+                let value = HeaderValue::from_str(value.trim()).map_err(|_| bad("value"))?;
+                Ok((name, value))
+            })
+            .collect()
+    }
+
+    /// Check the values that the type system does not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.backlog <= 0 {
+            return Err(ConfigError { option: "--backlog", message: "must be positive".into() });
+        }
+        if !self.root_path.is_empty() && !self.root_path.starts_with('/') {
+            return Err(ConfigError {
+                option: "--root-path",
+                message: format!("must start with '/', got {:?}", self.root_path),
+            });
+        }
+        if self.threads == 0 {
+            return Err(ConfigError { option: "--threads", message: "must be at least 1".into() });
+        }
+        if self.timeout_keep_alive.is_zero() {
+            return Err(ConfigError {
+                option: "--timeout-keep-alive",
+                message: "must be at least 1 second".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_headers_are_parsed_and_lowercased() {
+        let parsed =
+            ServerConfig::parse_default_headers(&[("X-Powered-By".into(), " rust ".into())]).unwrap();
+        assert_eq!(parsed[0].0.as_str(), "x-powered-by");
+        assert_eq!(parsed[0].1.as_bytes(), b"rust");
+    }
+
+    #[test]
+    fn header_with_newline_is_refused() {
+        let err = ServerConfig::parse_default_headers(&[("x".into(), "a\nb".into())]).unwrap_err();
+        assert_eq!(err.option, "--header");
+    }
+
+    #[test]
+    fn root_path_must_be_absolute() {
+        let cfg = ServerConfig { root_path: "api".into(), ..Default::default() };
+        assert_eq!(cfg.validate().unwrap_err().option, "--root-path");
+    }
+}

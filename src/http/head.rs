@@ -1,0 +1,163 @@
+//! RequestHead: the GIL-free description of one request that crosses from tokio to an app loop.
+//! It is built from hyper's request parts; turning it into a Python scope lives in `asgi::scope`.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{header, Method, Version};
+
+/// Which HTTP version carried the request, as the ASGI scope spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpVersion {
+    Http10,
+    Http11,
+    Http2,
+}
+
+impl HttpVersion {
+    /// The scope's `http_version` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpVersion::Http10 => "1.0",
+            HttpVersion::Http11 => "1.1",
+            HttpVersion::Http2 => "2",
+        }
+    }
+
+    fn from_http(version: Version) -> Self {
+        match version {
+            Version::HTTP_10 | Version::HTTP_09 => HttpVersion::Http10,
+            Version::HTTP_2 | Version::HTTP_3 => HttpVersion::Http2,
+            _ => HttpVersion::Http11,
+        }
+    }
+}
+
+/// Everything the scope needs about a request, owned and `Send`.
+#[derive(Debug)]
+pub struct RequestHead {
+    pub method: Method,
+    pub version: HttpVersion,
+    /// The request target's path exactly as sent (still percent-encoded).
+    pub raw_path: Bytes,
+    /// The query string without the leading `?`.
+    pub query: Bytes,
+    /// Header names (lower case) and values in arrival order, duplicates kept; on HTTP/2 the
+    /// `:authority` pseudo-header comes first as `host`.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub client: Option<SocketAddr>,
+    pub server: Option<SocketAddr>,
+    pub scheme: &'static str,
+}
+
+impl RequestHead {
+    /// Build the head of a request received on a connection between `client` and `server`.
+    pub fn new(
+        parts: &Parts,
+        client: Option<SocketAddr>,
+        server: Option<SocketAddr>,
+        scheme: &'static str,
+    ) -> Self {
+        let version = HttpVersion::from_http(parts.version);
+        let (raw_path, query) = split_target(&parts.uri);
+        let mut headers = Vec::with_capacity(parts.headers.len() + 1);
+        if version == HttpVersion::Http2 && !parts.headers.contains_key(header::HOST) {
+            if let Some(authority) = parts.uri.authority() {
+                if let Ok(value) = http::HeaderValue::from_str(authority.as_str()) {
+                    headers.push((header::HOST, value));
+                }
+            }
+        }
+        headers.extend(parts.headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+        RequestHead {
+            method: parts.method.clone(),
+            version,
+            raw_path,
+            query,
+            headers,
+            client,
+            server,
+            scheme,
+        }
+    }
+
+    /// True when the client asked for `100 Continue` before it sends the body.
+    pub fn expects_continue(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, v)| n == header::EXPECT && v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+    }
+
+    /// The path percent-decoded as UTF-8 (invalid sequences replaced), as the scope's `path`.
+    pub fn decoded_path(&self) -> String {
+        percent_encoding::percent_decode(&self.raw_path).decode_utf8_lossy().into_owned()
+    }
+
+    /// `path?query` as the access log shows it.
+    pub fn path_with_query(&self) -> String {
+        let mut line = String::from_utf8_lossy(&self.raw_path).into_owned();
+        if !self.query.is_empty() {
+            line.push('?');
+            line.push_str(&String::from_utf8_lossy(&self.query));
+        }
+        line
+    }
+}
+
+/// Split a request target into its raw path and query. `OPTIONS *` keeps `*`; an absolute-form
+/// target (`GET http://host/p`) yields its path.
+fn split_target(uri: &http::Uri) -> (Bytes, Bytes) {
+    let Some(pq) = uri.path_and_query() else {
+        return (Bytes::from_static(b"/"), Bytes::new());
+    };
+    let path = pq.path();
+    let path = if path.is_empty() { "/" } else { path };
+    let query = pq.query().unwrap_or("");
+    (Bytes::copy_from_slice(path.as_bytes()), Bytes::copy_from_slice(query.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head_for(req: http::Request<()>) -> RequestHead {
+        let (parts, _) = req.into_parts();
+        RequestHead::new(&parts, None, None, "http")
+    }
+
+    #[test]
+    fn path_is_percent_decoded_as_utf8() {
+        let head = head_for(http::Request::get("/caf%C3%A9/a%20b?x=%20").body(()).unwrap());
+        assert_eq!(head.decoded_path(), "/café/a b");
+        assert_eq!(&head.raw_path[..], b"/caf%C3%A9/a%20b");
+        assert_eq!(&head.query[..], b"x=%20");
+        assert_eq!(head.path_with_query(), "/caf%C3%A9/a%20b?x=%20");
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_rejected() {
+        let head = head_for(http::Request::get("/%FF").body(()).unwrap());
+        assert_eq!(head.decoded_path(), "/\u{FFFD}");
+    }
+
+    #[test]
+    fn http2_authority_becomes_host_first() {
+        let req = http::Request::get("http://example.com:8080/x")
+            .version(Version::HTTP_2)
+            .header("x-a", "1")
+            .header("x-a", "2")
+            .body(())
+            .unwrap();
+        let head = head_for(req);
+        let names: Vec<_> = head.headers.iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())).collect();
+        assert_eq!(names, vec![("host", "example.com:8080"), ("x-a", "1"), ("x-a", "2")]);
+        assert_eq!(head.version.as_str(), "2");
+    }
+
+    #[test]
+    fn expect_continue_is_detected_case_insensitively() {
+        let head = head_for(http::Request::post("/").header("expect", "100-Continue").body(()).unwrap());
+        assert!(head.expects_continue());
+    }
+}

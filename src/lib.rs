@@ -1,0 +1,19 @@
+//! The `fasterapi._fasterapi` extension module: registers the server, the app-loop driver and
+//! the exception types. Everything else lives in the modules below.
+
+mod asgi;
+mod bridge;
+mod config;
+mod http;
+mod server;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _fasterapi(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<server::Server>()?;
+    m.add_class::<bridge::AppLoop>()?;
+    m.add_class::<asgi::HttpCycle>()?;
+    m.add("ClientDisconnected", m.py().get_type::<asgi::ClientDisconnected>())?;
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! `fasterapi._fasterapi.Server`: the Python face of the server. Python builds it from its
+//! Config, attaches app loops, then calls `serve()`, which blocks with the GIL released.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use tokio::sync::Notify;
+
+use super::{serve, ServeError, ServerEvent};
+use crate::bridge::{AppLoop, JobQueue};
+use crate::config::ServerConfig;
+
+/// One listening server with its app loops.
+#[pyclass(frozen, module = "fasterapi._fasterapi")]
+pub struct Server {
+    config: ServerConfig,
+    loops: Mutex<Vec<Arc<JobQueue>>>,
+    stop: Arc<Notify>,
+}
+
+#[pymethods]
+impl Server {
+    #[new]
+    #[pyo3(signature = (
+        *, host = "127.0.0.1".to_string(), port = 8000, backlog = 2048, root_path = String::new(),
+        server_header = true, date_header = true, headers = Vec::new(), timeout_keep_alive = 5.0,
+        timeout_graceful_shutdown = None, threads = 1, h2_max_concurrent_streams = 100
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        host: String,
+        port: u16,
+        backlog: i32,
+        root_path: String,
+        server_header: bool,
+        date_header: bool,
+        headers: Vec<(String, String)>,
+        timeout_keep_alive: f64,
+        timeout_graceful_shutdown: Option<f64>,
+        threads: usize,
+        h2_max_concurrent_streams: u32,
+    ) -> PyResult<Self> {
+        let bad = |e: crate::config::ConfigError| PyValueError::new_err(e.to_string());
+        let seconds = |option: &'static str, value: f64| {
+            Duration::try_from_secs_f64(value).map_err(|_| {
+                PyValueError::new_err(format!("{option}: must be a non-negative number of seconds"))
+            })
+        };
+        let config = ServerConfig {
+            host,
+            port,
+            backlog,
+            root_path,
+            server_header,
+            date_header,
+            default_headers: ServerConfig::parse_default_headers(&headers).map_err(bad)?,
+            timeout_keep_alive: seconds("--timeout-keep-alive", timeout_keep_alive)?,
+            timeout_graceful_shutdown: timeout_graceful_shutdown
+                .map(|t| seconds("--timeout-graceful-shutdown", t))
+                .transpose()?,
+            threads,
+            h2_max_concurrent_streams,
+            ..ServerConfig::default()
+        };
+        config.validate().map_err(bad)?;
+        Ok(Self { config, loops: Mutex::new(Vec::new()), stop: Arc::new(Notify::new()) })
+    }
+
+    /// Attach an asyncio loop. The caller must then run, on that loop's thread,
+    /// `loop.add_reader(app_loop.fileno(), app_loop.drain)`.
+    #[pyo3(signature = (event_loop, app, dispatch, start_task, state = None, access_log = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_loop(
+        &self,
+        py: Python<'_>,
+        event_loop: &Bound<'_, PyAny>,
+        app: Py<PyAny>,
+        dispatch: Py<PyAny>,
+        start_task: Py<PyAny>,
+        state: Option<Py<PyDict>>,
+        access_log: Option<Py<PyAny>>,
+    ) -> PyResult<AppLoop> {
+        let queue = Arc::new(JobQueue::new()?);
+        self.loops.lock().unwrap_or_else(|e| e.into_inner()).push(queue.clone());
+        AppLoop::new(
+            py,
+            queue,
+            event_loop,
+            app,
+            dispatch,
+            start_task,
+            state,
+            &self.config.root_path,
+            access_log,
+        )
+    }
+
+    /// Bind and serve until SIGINT/SIGTERM or `shutdown()`; then drain gracefully and return.
+    /// `on_event(name, value)` is called with ("ready", [(host, port)]), ("shutdown", None) and
+    /// ("graceful_timeout", open_connections). Raises OSError if the address cannot be bound.
+    fn serve(&self, py: Python<'_>, on_event: Py<PyAny>) -> PyResult<()> {
+        let loops = self.loops.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if loops.is_empty() {
+            return Err(PyRuntimeError::new_err("serve() needs at least one loop (add_loop)"));
+        }
+        let report = |event: ServerEvent| {
+            Python::attach(|py| {
+                let result = match event {
+                    ServerEvent::Ready(addrs) => {
+                        let addrs: Vec<(String, u16)> =
+                            addrs.iter().map(|a| (a.ip().to_string(), a.port())).collect();
+                        on_event.call1(py, ("ready", addrs))
+                    }
+                    ServerEvent::ShuttingDown => on_event.call1(py, ("shutdown", py.None())),
+                    ServerEvent::GracefulTimeout(open) => on_event.call1(py, ("graceful_timeout", open)),
+                };
+                if let Err(err) = result {
+                    err.print(py);
+                }
+            })
+        };
+        let config = &self.config;
+        let stop = self.stop.clone();
+        py.detach(|| serve(config, loops, stop, &report)).map_err(|e| match e {
+            ServeError::Bind(b) => PyOSError::new_err((b.source.raw_os_error().unwrap_or(0), b.to_string())),
+            other => PyOSError::new_err(other.to_string()),
+        })
+    }
+
+    /// Ask a running `serve()` to shut down gracefully; safe from any thread.
+    fn shutdown(&self) {
+        self.stop.notify_one();
+    }
+}
