@@ -214,7 +214,9 @@ impl HttpCycle {
         let py = slf.py();
         let mut this = slf.borrow_mut();
         this.finished = true;
-        this.app_loop.get().forget_task(this.id());
+        let app_loop = this.app_loop.get();
+        app_loop.forget_task(this.id());
+        app_loop.unpark(this.id());
         let exchange = this.exchange.clone();
         let mut state = exchange.lock();
         let message = match this.phase {
@@ -258,10 +260,14 @@ impl HttpCycle {
     fn receive(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let mut this = slf.borrow_mut();
-        if this.pending_receive.is_some() {
-            return Err(PyRuntimeError::new_err(
-                "receive() called while a previous receive() is still pending",
-            ));
+        if let Some(previous) = &this.pending_receive {
+            // A receive cancelled by its caller (e.g. a timeout) leaves its slot free.
+            if !previous.bind(py).call_method0(intern!(py, "done"))?.is_truthy()? {
+                return Err(PyRuntimeError::new_err(
+                    "receive() called while a previous receive() is still pending",
+                ));
+            }
+            this.pending_receive = None;
         }
         let exchange = this.exchange.clone();
         let outcome = this.poll_receive(&mut exchange.lock());

@@ -97,6 +97,12 @@ impl AppLoop {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(id, cycle);
     }
 
+    /// Stop waking the cycle of exchange `id` (its app finished).
+    pub fn unpark(&self, id: u64) {
+        let cycle = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        drop(cycle);
+    }
+
     /// The app for exchange `id` finished; shutdown no longer needs to cancel it.
     pub fn forget_task(&self, id: u64) {
         let task = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);

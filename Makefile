@@ -1,0 +1,35 @@
+# Developer habits, spelled out. `make test` is what CI runs (.ci/run) and what the README gives.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: dev test test-python test-rust lint fmt clean
+
+$(BIN)/maturin:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip maturin
+
+# Build the extension in release mode (LTO) and install it, with test and uvloop extras.
+dev: $(BIN)/maturin
+	$(BIN)/maturin develop --release --extras test,standard
+
+test: dev test-python test-rust
+
+test-python:
+	$(BIN)/python -m pytest tests
+
+test-rust:
+	PYO3_PYTHON=$(abspath $(BIN)/python) cargo test --release
+
+lint: $(BIN)/maturin
+	cargo fmt --check
+	cargo clippy --release -- -D warnings
+	$(BIN)/ruff check python tests examples
+	$(BIN)/ruff format --check python tests examples
+
+fmt:
+	cargo fmt
+	$(BIN)/ruff format python tests examples
+
+clean:
+	rm -rf target $(VENV)
