@@ -226,3 +226,100 @@ impl std::fmt::Display for AppAborted {
 }
 
 impl std::error::Error for AppAborted {}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+
+    fn exchange(high_water: usize) -> (Arc<LoopQueue<LoopJob>>, Exchange) {
+        let queue = Arc::new(LoopQueue::new().unwrap());
+        let ex = Exchange::new(7, queue.clone(), high_water, false);
+        (queue, ex)
+    }
+
+    fn wakes(queue: &LoopQueue<LoopJob>) -> Vec<u64> {
+        let mut batch = Vec::new();
+        queue.take_batch(&mut batch);
+        batch.into_iter().map(|job| if let LoopJob::Wake(id) = job { id } else { 0 }).collect()
+    }
+
+    #[test]
+    fn body_chunk_wakes_a_waiting_loop_once() {
+        let (queue, ex) = exchange(1024);
+        ex.push_body(Bytes::from_static(b"ignored wake"), false);
+        assert!(wakes(&queue).is_empty(), "no wake while the loop is not waiting");
+        ex.lock().loop_waiting = true;
+        ex.push_body(Bytes::from_static(b"a"), false);
+        ex.push_body(Bytes::from_static(b"b"), true);
+        assert_eq!(wakes(&queue), vec![7], "one wake until the loop waits again");
+        let state = ex.lock();
+        assert_eq!(state.body.chunks.len(), 3);
+        assert!(state.body.complete);
+    }
+
+    #[test]
+    fn draining_below_half_high_water_wakes_a_blocked_send() {
+        let (queue, ex) = exchange(10);
+        {
+            let mut state = ex.lock();
+            for chunk in [&b"12345"[..], b"6789", b"0"] {
+                state.output.queued_bytes += chunk.len();
+                state.output.chunks.push_back(Bytes::copy_from_slice(chunk));
+            }
+            state.loop_waiting = true;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(ex.poll_chunk(&mut cx), Poll::Ready(Some(Ok(c))) if &c[..] == b"12345"));
+        assert!(wakes(&queue).is_empty(), "5 bytes still queued is not below half of 10");
+        assert!(matches!(ex.poll_chunk(&mut cx), Poll::Ready(Some(Ok(_)))));
+        assert_eq!(wakes(&queue), vec![7]);
+    }
+
+    #[test]
+    fn chunks_then_end_then_nothing_pending() {
+        let (_queue, ex) = exchange(10);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(ex.poll_chunk(&mut cx).is_pending());
+        {
+            let mut state = ex.lock();
+            state.output.queued_bytes = 2;
+            state.output.chunks.push_back(Bytes::from_static(b"hi"));
+            state.output.complete = true;
+        }
+        assert_eq!(ex.exact_remaining(), Some(2));
+        assert!(matches!(ex.poll_chunk(&mut cx), Poll::Ready(Some(Ok(_)))));
+        assert!(ex.output_finished());
+        assert!(matches!(ex.poll_chunk(&mut cx), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn abort_after_head_is_an_error_for_the_stream() {
+        let (_queue, ex) = exchange(10);
+        ex.lock().output.aborted = true;
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(ex.poll_chunk(&mut cx), Poll::Ready(Some(Err(AppAborted)))));
+    }
+
+    #[test]
+    fn disconnect_is_reported_once() {
+        let (queue, ex) = exchange(10);
+        ex.lock().loop_waiting = true;
+        ex.disconnect();
+        ex.lock().loop_waiting = true;
+        ex.disconnect();
+        assert_eq!(wakes(&queue), vec![7]);
+        assert!(ex.lock().disconnected);
+    }
+
+    #[test]
+    fn failing_before_start_answers_500() {
+        let (_queue, ex) = exchange(10);
+        ex.fail_before_start();
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready(head) = ex.poll_head(&mut cx) else { panic!("head expected") };
+        assert_eq!(head.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(ex.output_finished() || ex.exact_remaining() == Some(21));
+    }
+}
