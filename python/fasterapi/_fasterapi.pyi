@@ -1,0 +1,57 @@
+"""Type stub for the compiled core (`src/`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+class ClientDisconnected(OSError):
+    """Raised by `send` when the client has gone away."""
+
+class HttpCycle:
+    """The `receive`/`send` pair of one HTTP request (created by the core)."""
+
+    def receive(self) -> Awaitable[dict[str, Any]]: ...
+    def send(self, message: dict[str, Any]) -> Awaitable[None]: ...
+    def app_returned(self) -> str | None: ...
+    def app_failed(self) -> None: ...
+    @property
+    def response_started(self) -> bool: ...
+
+class AppLoop:
+    """One app event loop as the core sees it."""
+
+    def fileno(self) -> int: ...
+    def drain(self) -> None: ...
+    def flush(self) -> None: ...
+    def cancel_all(self) -> int: ...
+    def __len__(self) -> int: ...
+
+class Server:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        backlog: int = 2048,
+        root_path: str = "",
+        server_header: bool = True,
+        date_header: bool = True,
+        headers: list[tuple[str, str]] = ...,
+        timeout_keep_alive: float = 5.0,
+        timeout_graceful_shutdown: float | None = None,
+        threads: int = 1,
+        h2_max_concurrent_streams: int = 100,
+    ) -> None: ...
+    def add_loop(
+        self,
+        event_loop: asyncio.AbstractEventLoop,
+        app: Any,
+        dispatch: Callable[[Any, dict[str, Any], HttpCycle], Coroutine[Any, Any, None]],
+        start_task: Callable[[Coroutine[Any, Any, None]], Any],
+        state: dict[str, Any] | None = None,
+        access_log: Callable[..., None] | None = None,
+    ) -> AppLoop: ...
+    def serve(self, on_event: Callable[[str, Any], None]) -> None: ...
+    def shutdown(self) -> None: ...
