@@ -124,9 +124,7 @@ def start_server() -> Iterator[Callable[..., ServerProcess]]:
     """
     started: list[ServerProcess] = []
 
-    def start(
-        app: str, *args: str, ready: bool = True, env: dict[str, str] | None = None
-    ) -> ServerProcess:
+    def start(app: str, *args: str, ready: bool = True, env: dict[str, str] | None = None) -> ServerProcess:
         argv = [app, "--port", "0", *args]
         srv = ServerProcess(argv, env=env)
         started.append(srv)

@@ -123,9 +123,7 @@ class Server:
             headers=[(str(k), str(v)) for k, v in config.headers],
             timeout_keep_alive=float(config.timeout_keep_alive),
             timeout_graceful_shutdown=(
-                None
-                if config.timeout_graceful_shutdown is None
-                else float(config.timeout_graceful_shutdown)
+                None if config.timeout_graceful_shutdown is None else float(config.timeout_graceful_shutdown)
             ),
         )
         access = logging.getLogger("fasterapi.access")
@@ -148,16 +146,12 @@ class Server:
             if name == "ready":
                 for host, port in value:
                     shown = f"[{host}]" if ":" in host else host
-                    logger.info(
-                        "fasterapi running on http://%s:%d (Press CTRL+C to quit)", shown, port
-                    )
+                    logger.info("fasterapi running on http://%s:%d (Press CTRL+C to quit)", shown, port)
             elif name == "shutdown":
                 logger.info("Shutting down")
             elif name == "graceful_timeout":
                 self._timed_out = True
-                logger.error(
-                    "Cancel %d running task(s), timeout graceful shutdown exceeded", len(app_loop)
-                )
+                logger.error("Cancel %d running task(s), timeout graceful shutdown exceeded", len(app_loop))
 
         previous = _quiet_python_signal_handlers()
         try:
