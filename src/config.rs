@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub send_high_water: usize,
     /// Tokio I/O worker threads.
     pub threads: usize,
+    /// HTTP/1.1 read buffer; a request head that does not fit is answered with 431.
+    pub h1_max_buf_size: usize,
     /// Concurrent streams a client may open on one HTTP/2 connection.
     pub h2_max_concurrent_streams: u32,
 }
@@ -68,6 +70,7 @@ impl Default for ServerConfig {
             preread_limit: 64 * 1024,
             send_high_water: 256 * 1024,
             threads: 1,
+            h1_max_buf_size: 64 * 1024,
             h2_max_concurrent_streams: 100,
         }
     }

@@ -10,6 +10,8 @@ import asyncio
 import logging
 from typing import Any
 
+from fasterapi._fasterapi import ClientDisconnected
+
 logger = logging.getLogger("fasterapi.error")
 
 
@@ -17,7 +19,8 @@ async def run_http(app: Any, scope: dict[str, Any], cycle: Any) -> None:
     """Await `app(scope, receive, send)`; report an exception or a missing response once."""
     try:
         await app(scope, cycle.receive, cycle.send)
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, ClientDisconnected):
+        # Cancelled at shutdown, or the client left and `send` said so: nothing to report.
         cycle.app_failed()
     except BaseException as exc:  # noqa: BLE001 - an app error must never reach the loop
         cycle.app_failed()

@@ -238,7 +238,8 @@ impl HttpCycle {
             Phase::Streaming => {
                 state.output.aborted = true;
                 this.phase = Phase::Complete;
-                (!failed).then_some("ASGI callable returned without completing response.")
+                (!failed && !state.disconnected)
+                    .then_some("ASGI callable returned without completing response.")
             }
         };
         Exchange::wake_stream(&mut state);

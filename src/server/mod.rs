@@ -56,6 +56,7 @@ fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(config.timeout_keep_alive)
         .keep_alive(true)
+        .max_buf_size(config.h1_max_buf_size)
         .auto_date_header(config.date_header);
     builder
         .http2()
