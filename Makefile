@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev test test-python test-rust lint fmt clean
+.PHONY: dev test test-python test-rust lint fmt clean wheels
 
 $(BIN)/maturin:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test-python:
 
 test-rust:
 	PYO3_PYTHON=$(abspath $(BIN)/python) cargo test --release
+
+# Build, install and serve the wheel on every CPython 3.11+ that pyenv has.
+wheels: $(BIN)/maturin
+	$(BIN)/python tests/smoke_wheels.py
 
 lint: $(BIN)/maturin
 	cargo fmt --check
