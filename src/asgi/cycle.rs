@@ -324,7 +324,9 @@ impl HttpCycle {
                     state.output.queued_bytes += body.len();
                     state.output.chunks.push_back(body);
                 }
-                if !more_body {
+                if more_body {
+                    state.output.streamed = true;
+                } else {
                     state.output.complete = true;
                     this.phase = Phase::Complete;
                 }

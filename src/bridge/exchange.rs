@@ -37,6 +37,8 @@ pub struct ResponseOutput {
     pub queued_bytes: usize,
     /// The app sent its last body message.
     pub complete: bool,
+    /// The app sent the body in more than one message: on HTTP/1.1 it goes out chunked.
+    pub streamed: bool,
     /// The app failed after the head went out: the stream must be cut, not ended.
     pub aborted: bool,
 }
@@ -198,10 +200,11 @@ impl Exchange {
         state.output.complete && state.output.chunks.is_empty()
     }
 
-    /// Bytes of body still queued, when the app already sent the last of it.
+    /// The body's exact length, when the app sent all of it in one message (a complete response);
+    /// a streamed body has none, so HTTP/1.1 frames it chunked unless the app set a length.
     pub fn exact_remaining(&self) -> Option<u64> {
         let state = self.lock();
-        state.output.complete.then_some(state.output.queued_bytes as u64)
+        (state.output.complete && !state.output.streamed).then_some(state.output.queued_bytes as u64)
     }
 
     /// The stream task is done with this exchange: stop the pump; if the response did not end,

@@ -1,0 +1,169 @@
+"""Raw ASGI apps for the core protocol tests; `app` routes by path.
+
+Apps record what they observed in `EVENTS` (keyed by the request's `x-id` header) so that tests
+can read it back through `/events/<id>` after the fact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+EVENTS: dict[str, Any] = {}
+
+
+def _id(scope: dict[str, Any]) -> str:
+    return dict(scope["headers"]).get(b"x-id", b"-").decode()
+
+
+async def _text(send: Any, body: bytes, status: int = 200, headers: list | None = None) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain"), *(headers or [])],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"bytes": value.decode("latin-1")}
+    if isinstance(value, (list, tuple)):
+        return {type(value).__name__: [_jsonable(v) for v in value]}
+    if isinstance(value, dict):
+        return {"dict": {k: _jsonable(v) for k, v in value.items()}}
+    return value
+
+
+async def read_body(receive: Any) -> tuple[bytes, int]:
+    body, events = b"", 0
+    while True:
+        message = await receive()
+        assert message["type"] == "http.request", message
+        body += message.get("body", b"")
+        events += 1
+        if not message.get("more_body", False):
+            return body, events
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                scope["state"]["started"] = True
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    path = scope["path"]
+    rid = _id(scope)
+
+    if path.startswith("/scope"):
+        await _text(send, json.dumps(_jsonable(scope)).encode())
+    elif path == "/mutate-state":
+        scope["state"]["mutated"] = True
+        await _text(send, b"mutated")
+    elif path.startswith("/events/"):
+        await _text(send, json.dumps(EVENTS.get(path.removeprefix("/events/"))).encode())
+    elif path == "/echo":
+        body, events = await read_body(receive)
+        await _text(send, body, headers=[(b"x-events", str(events).encode())])
+    elif path == "/echo-stream":
+        # Echo each request chunk as a response chunk, without content-length.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        while True:
+            message = await receive()
+            await send(
+                {"type": "http.response.body", "body": message.get("body", b""), "more_body": True}
+            )
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/ignore-body":
+        await _text(send, b"did not read")
+    elif path == "/stream":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(5):
+            await send({"type": "http.response.body", "body": b"chunk%d\n" % i, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/sized":
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]}
+        )
+        await send({"type": "http.response.body", "body": b"01234", "more_body": True})
+        await send({"type": "http.response.body", "body": b"56789"})
+    elif path.startswith("/status/"):
+        await _text(send, b"should not be sent", status=int(path.removeprefix("/status/")))
+    elif path == "/slow-stream":
+        # 40 chunks, 25 ms apart; records whether it completed or what send raised.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(40):
+                await send({"type": "http.response.body", "body": b"x" * 100, "more_body": True})
+                await asyncio.sleep(0.025)
+            await send({"type": "http.response.body", "body": b""})
+            EVENTS[rid] = {"outcome": "completed"}
+        except OSError as exc:
+            EVENTS[rid] = {"outcome": "send raised", "class": type(exc).__name__, "oserror": True}
+    elif path == "/wait-disconnect":
+        # Read the body, then wait for the next event: the client leaving.
+        await read_body(receive)
+        message = await receive()
+        EVENTS[rid] = {"event": message["type"]}
+    elif path == "/after-response":
+        await read_body(receive)
+        await _text(send, b"done")
+        message = await receive()
+        EVENTS[rid] = {"event": message["type"]}
+    elif path == "/sleep":
+        await asyncio.sleep(float(dict(scope["headers"]).get(b"x-sleep", b"0.1")))
+        await _text(send, b"slept")
+    elif path == "/error-before-start":
+        raise RuntimeError("boom before start")
+    elif path == "/error-after-start":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        raise RuntimeError("boom after start")
+    elif path == "/no-response":
+        return
+    elif path == "/bad-order":
+        try:
+            await send({"type": "http.response.body", "body": b"too early"})
+        except RuntimeError as exc:
+            EVENTS[rid] = {"error": str(exc)}
+            raise
+    elif path == "/start-twice":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        except RuntimeError as exc:
+            EVENTS[rid] = {"error": str(exc)}
+        await send({"type": "http.response.body", "body": b"ok"})
+    elif path == "/bad-header":
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"x-ok", b"fine\r\nx-injected: yes")],
+                }
+            )
+        except ValueError as exc:
+            EVENTS[rid] = {"error": str(exc)}
+            raise
+    else:
+        await _text(send, b"Hello, world!")
+
+
+class ASGI2App:
+    """A double-callable (ASGI 2) app."""
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self.scope = scope
+
+    async def __call__(self, receive: Any, send: Any) -> None:
+        await _text(send, b"asgi2 " + self.scope["path"].encode())
