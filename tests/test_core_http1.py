@@ -141,7 +141,8 @@ def test_head_response_has_headers_but_no_body(server):
 @pytest.mark.parametrize("status", [204, 304])
 def test_no_body_statuses_send_no_body(server, status):
     sock = rawhttp.connect(server.port)
-    sock.sendall(f"GET /status/{status} HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    request = f"GET /status/{status} HTTP/1.1\r\nHost: x\r\n\r\n"
+    sock.sendall((request + "GET / HTTP/1.1\r\nHost: x\r\n\r\n").encode())
     sock.settimeout(5)
     data = b""
     while not data.endswith(b"Hello, world!"):
