@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 EVENTS: dict[str, Any] = {}
+SLEEPING = 0  # requests currently inside /sleep
 
 
 def _id(scope: dict[str, Any]) -> str:
@@ -120,8 +121,15 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         message = await receive()
         EVENTS[rid] = {"event": message["type"]}
     elif path == "/sleep":
-        await asyncio.sleep(float(dict(scope["headers"]).get(b"x-sleep", b"0.1")))
+        global SLEEPING
+        SLEEPING += 1
+        try:
+            await asyncio.sleep(float(dict(scope["headers"]).get(b"x-sleep", b"0.1")))
+        finally:
+            SLEEPING -= 1
         await _text(send, b"slept")
+    elif path == "/sleeping":
+        await _text(send, str(SLEEPING).encode())
     elif path == "/error-before-start":
         raise RuntimeError("boom before start")
     elif path == "/error-after-start":

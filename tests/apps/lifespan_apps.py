@@ -1,0 +1,59 @@
+"""Apps that exercise the lifespan protocol in its various outcomes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+async def _respond(scope: dict[str, Any], send: Any) -> None:
+    body = repr(sorted(scope.get("state", {}).items())).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def complete(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        assert (await receive())["type"] == "lifespan.startup"
+        print("app: startup", flush=True)
+        scope["state"]["db"] = "connected"
+        await send({"type": "lifespan.startup.complete"})
+        assert (await receive())["type"] == "lifespan.shutdown"
+        print("app: shutdown", flush=True)
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await _respond(scope, send)
+
+
+async def startup_failed(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
+        return
+    await _respond(scope, send)
+
+
+async def shutdown_failed(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.failed", "message": "could not flush"})
+        return
+    await _respond(scope, send)
+
+
+async def no_lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        raise RuntimeError(f"unsupported scope type {scope['type']}")
+    await _respond(scope, send)
+
+
+async def counts_lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        print("app: lifespan called", flush=True)
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await _respond(scope, send)

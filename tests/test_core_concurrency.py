@@ -1,0 +1,56 @@
+"""Slow handlers do not block each other, and many open connections do not stall the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import socket
+import time
+
+import httpx
+import pytest
+
+
+@pytest.fixture(scope="module")
+def server():
+    from tests.conftest import ServerProcess
+
+    srv = ServerProcess(["tests.apps.core_app:app", "--port", "0", "--no-access-log"]).wait_ready()
+    yield srv
+    srv.stop()
+
+
+def test_ten_sleeping_requests_run_concurrently(server):
+    async def run() -> float:
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=20)) as client:
+            await client.get(server.url)  # warm the connection pool
+            start = time.perf_counter()
+            responses = await asyncio.gather(
+                *(client.get(f"{server.url}/sleep", headers={"x-sleep": "0.1"}) for _ in range(10))
+            )
+            elapsed = time.perf_counter() - start
+        assert all(r.text == "slept" for r in responses)
+        return elapsed
+
+    assert asyncio.run(run()) < 0.3
+
+
+def test_thousand_idle_connections_do_not_stall_new_requests(server):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    idle = []
+    try:
+        for _ in range(1000):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            idle.append(sock)
+        for sock in idle[:: max(1, len(idle) // 20)]:
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        start = time.perf_counter()
+        response = httpx.get(server.url, timeout=5)
+        assert response.text == "Hello, world!"
+        assert time.perf_counter() - start < 1.0
+    finally:
+        for sock in idle:
+            sock.close()

@@ -1,0 +1,122 @@
+"""Lifespan (on/off/auto, failures) and graceful shutdown with requests in flight."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+
+def wait_until_sleeping(srv, count: int) -> None:
+    """Block until `count` requests are inside the app's /sleep handler."""
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{srv.url}/sleeping").text != str(count):
+        assert time.monotonic() < deadline, "requests never reached the app"
+        time.sleep(0.01)
+
+
+def test_lifespan_startup_and_shutdown_run_in_order(start_server):
+    srv = start_server("tests.apps.lifespan_apps:complete")
+    assert httpx.get(srv.url).text == "[('db', 'connected')]"
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit() == 0
+    lines = srv.output
+    order = [
+        "Started server process",
+        "Waiting for application startup.",
+        "app: startup",
+        "Application startup complete.",
+        "fasterapi running on http://127.0.0.1:",
+        "Shutting down",
+        "Waiting for application shutdown.",
+        "app: shutdown",
+        "Application shutdown complete.",
+        "Finished server process",
+    ]
+    positions = [lines.index(text) for text in order]
+    assert positions == sorted(positions), lines
+
+
+def test_startup_failure_exits_with_status_3(start_server):
+    srv = start_server("tests.apps.lifespan_apps:startup_failed", ready=False)
+    assert srv.wait_exit() == 3
+    assert "database unreachable" in srv.output
+    assert "Application startup failed. Exiting." in srv.output
+    assert "running on" not in srv.output
+
+
+def test_shutdown_failure_is_logged(start_server):
+    srv = start_server("tests.apps.lifespan_apps:shutdown_failed")
+    srv.signal(signal.SIGINT)
+    srv.wait_exit()
+    assert "could not flush" in srv.output
+    assert "Application shutdown failed. Exiting." in srv.output
+
+
+def test_auto_tolerates_apps_without_lifespan(start_server):
+    srv = start_server("tests.apps.lifespan_apps:no_lifespan")
+    assert httpx.get(srv.url).status_code == 200
+    assert "ASGI 'lifespan' protocol appears unsupported." in srv.output
+
+
+def test_lifespan_on_with_unsupporting_app_exits_3(start_server):
+    srv = start_server("tests.apps.lifespan_apps:no_lifespan", "--lifespan", "on", ready=False)
+    assert srv.wait_exit() == 3
+    assert "Exception in 'lifespan' protocol" in srv.output
+
+
+def test_lifespan_off_never_calls_the_app_for_lifespan(start_server):
+    srv = start_server("tests.apps.lifespan_apps:counts_lifespan", "--lifespan", "off")
+    assert httpx.get(srv.url).text == "[]"
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit() == 0
+    assert "app: lifespan called" not in srv.output
+    assert "Waiting for application startup." not in srv.output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_graceful_shutdown_finishes_requests_in_flight(start_server, sig):
+    srv = start_server("tests.apps.core_app:app")
+    results: list[httpx.Response | Exception] = []
+
+    def slow_request() -> None:
+        try:
+            results.append(httpx.get(f"{srv.url}/sleep", headers={"x-sleep": "1"}, timeout=10))
+        except Exception as exc:  # noqa: BLE001 - recorded and asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=slow_request) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    wait_until_sleeping(srv, 5)
+    srv.signal(sig)
+    srv.wait_for_line("Shutting down")
+    for thread in threads:
+        thread.join(timeout=10)
+    assert srv.wait_exit() == 0
+    assert [getattr(r, "status_code", r) for r in results] == [200] * 5
+    assert "Application shutdown complete." in srv.output
+    assert "Finished server process" in srv.output
+
+
+def test_graceful_timeout_cancels_stuck_requests(start_server):
+    srv = start_server("tests.apps.core_app:app", "--timeout-graceful-shutdown", "1")
+    outcome: list[object] = []
+
+    def stuck() -> None:
+        try:
+            outcome.append(httpx.get(f"{srv.url}/sleep", headers={"x-sleep": "30"}, timeout=20))
+        except httpx.HTTPError as exc:
+            outcome.append(type(exc).__name__)
+
+    thread = threading.Thread(target=stuck)
+    thread.start()
+    wait_until_sleeping(srv, 1)
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit(timeout=10) == 0
+    thread.join(timeout=10)
+    assert "timeout graceful shutdown exceeded" in srv.output
+    assert outcome and not isinstance(outcome[0], httpx.Response)
