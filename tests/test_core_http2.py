@@ -90,7 +90,13 @@ def test_rst_stream_disconnects_only_that_stream(server):
     def request(stream_id: int, rid: str) -> None:
         conn.send_headers(
             stream_id,
-            [(":method", "GET"), (":path", "/slow-stream"), (":scheme", "http"), (":authority", "x"), ("x-id", rid)],
+            [
+                (":method", "GET"),
+                (":path", "/slow-stream"),
+                (":scheme", "http"),
+                (":authority", "x"),
+                ("x-id", rid),
+            ],
             end_stream=True,
         )
 
