@@ -78,9 +78,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         while True:
             message = await receive()
-            await send(
-                {"type": "http.response.body", "body": message.get("body", b""), "more_body": True}
-            )
+            await send({"type": "http.response.body", "body": message.get("body", b""), "more_body": True})
             if not message.get("more_body"):
                 break
         await send({"type": "http.response.body", "body": b""})
@@ -92,9 +90,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "http.response.body", "body": b"chunk%d\n" % i, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
     elif path == "/sized":
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]}
-        )
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
         await send({"type": "http.response.body", "body": b"01234", "more_body": True})
         await send({"type": "http.response.body", "body": b"56789"})
     elif path.startswith("/status/"):
