@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 
 import httpx
@@ -207,3 +208,39 @@ def test_access_log_line_in_uvicorn_format(server):
 
 def test_response_to_json_route(server):
     assert json.loads(httpx.get(f"{server.url}/events/none").content) is None
+
+
+def test_request_body_is_read_only_as_fast_as_the_app_reads(server):
+    """A client pushing 64 MiB to an app that stopped reading is held back by TCP flow control:
+    only what fits in socket buffers is accepted, nothing is buffered in the server."""
+    sock = rawhttp.connect(server.port)
+    total = 64 * 1024 * 1024
+    sock.sendall(b"POST /slow-reader HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total)
+    sock.setblocking(False)
+    chunk = b"y" * 65536
+    accepted = 0
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline and accepted < total:
+        try:
+            accepted += sock.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.005)
+    sock.close()
+    assert accepted < 16 * 1024 * 1024, f"server swallowed {accepted} bytes without the app reading"
+
+
+def test_send_waits_for_a_slow_client(server):
+    """An app streaming 1 MiB chunks to a client that reads nothing is paused by `send`."""
+    sock = rawhttp.connect(server.port)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.sendall(b"GET /firehose HTTP/1.1\r\nHost: x\r\nx-id: hose1\r\n\r\n")
+    first = events(server, "hose1")
+    time.sleep(0.5)  # the client reads nothing; how far did the app get?
+    sent = httpx.get(f"{server.url}/events/hose1").json()["sent"]
+    sock.close()
+    assert first is not None
+    assert sent < 20, f"app pushed {sent} MiB to a client that read nothing"
+    deadline = time.monotonic() + 5
+    while not httpx.get(f"{server.url}/events/hose1").json().get("disconnected"):
+        assert time.monotonic() < deadline, "the app was never told the client left"
+        time.sleep(0.02)

@@ -82,6 +82,22 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if not message.get("more_body"):
                 break
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/slow-reader":
+        # Reads one body event, then stalls: the server must stop reading the socket.
+        await receive()
+        await asyncio.sleep(1.0)
+        await _text(send, b"stalled")
+    elif path == "/firehose":
+        # Sends 1 MiB chunks as fast as `send` allows, counting how many were accepted.
+        EVENTS[rid] = {"sent": 0}
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(200):
+                await send({"type": "http.response.body", "body": b"z" * (1 << 20), "more_body": True})
+                EVENTS[rid]["sent"] += 1
+            await send({"type": "http.response.body", "body": b""})
+        except OSError:
+            EVENTS[rid]["disconnected"] = True
     elif path == "/ignore-body":
         await _text(send, b"did not read")
     elif path == "/stream":
