@@ -5,13 +5,37 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
+use crate::http::TrustedHosts;
+
+/// Which HTTP versions a listener speaks (`--http`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMode {
+    /// HTTP/1.1, and HTTP/2 by prior knowledge, detected per connection.
+    Auto,
+    /// HTTP/1.1 only.
+    H1,
+    /// HTTP/2 only (prior knowledge on cleartext).
+    H2,
+}
+
+/// Where to listen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Bind {
+    /// A TCP address (`--host`, `--port`).
+    Tcp { host: String, port: u16 },
+    /// A Unix domain socket path (`--uds`).
+    Unix(String),
+    /// An inherited, already listening socket (`--fd`, systemd socket activation).
+    Fd(i32),
+}
+
 /// Listening address and protocol settings for one server.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// Host to bind (an IP address or `localhost`).
-    pub host: String,
-    /// TCP port; 0 lets the OS pick one.
-    pub port: u16,
+    /// Where to listen.
+    pub bind: Bind,
+    /// Which HTTP versions to speak.
+    pub http: HttpMode,
     /// Listen backlog.
     pub backlog: i32,
     /// ASGI `root_path`, also prefixed to `path` and `raw_path` as uvicorn does.
@@ -20,6 +44,14 @@ pub struct ServerConfig {
     pub server_header: bool,
     /// Add a `date` header to every response.
     pub date_header: bool,
+    /// Believe proxy headers from trusted peers (`--proxy-headers`).
+    pub proxy_headers: bool,
+    /// The trusted peers (`--forwarded-allow-ips`).
+    pub forwarded_allow_ips: TrustedHosts,
+    /// Requests in flight beyond which the server answers 503 (`--limit-concurrency`).
+    pub limit_concurrency: Option<usize>,
+    /// Requests after which the server shuts down gracefully (`--limit-max-requests`).
+    pub limit_max_requests: Option<u64>,
     /// Extra default response headers (`--header`).
     pub default_headers: Vec<(HeaderName, HeaderValue)>,
     /// Idle keep-alive timeout; also bounds how long a client may take to send a request head.
@@ -58,13 +90,17 @@ impl std::error::Error for ConfigError {}
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            host: "127.0.0.1".into(),
-            port: 8000,
+            bind: Bind::Tcp { host: "127.0.0.1".into(), port: 8000 },
+            http: HttpMode::Auto,
             backlog: 2048,
             root_path: String::new(),
             server_header: true,
             date_header: true,
             default_headers: Vec::new(),
+            proxy_headers: true,
+            forwarded_allow_ips: TrustedHosts::parse("127.0.0.1").expect("a valid address"),
+            limit_concurrency: None,
+            limit_max_requests: None,
             timeout_keep_alive: Duration::from_secs(5),
             timeout_graceful_shutdown: None,
             preread_limit: 64 * 1024,
@@ -105,6 +141,12 @@ impl ServerConfig {
                 option: "--root-path",
                 message: format!("must start with '/', got {:?}", self.root_path),
             });
+        }
+        if self.limit_concurrency == Some(0) {
+            return Err(ConfigError { option: "--limit-concurrency", message: "must be at least 1".into() });
+        }
+        if self.limit_max_requests == Some(0) {
+            return Err(ConfigError { option: "--limit-max-requests", message: "must be at least 1".into() });
         }
         if self.threads == 0 {
             return Err(ConfigError { option: "--threads", message: "must be at least 1".into() });

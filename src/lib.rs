@@ -6,6 +6,7 @@ mod bridge;
 mod config;
 mod http;
 mod server;
+mod shutdown;
 
 use pyo3::prelude::*;
 

@@ -1,108 +1,235 @@
-"""The `fasterapi` command: a thin click layer over `Config`. Every option can also be set
-through the environment as `FASTERAPI_<OPTION>` (and the app as `FASTERAPI_APP`)."""
+"""The `fasterapi` command: a thin click layer over `Config`, with uvicorn's options.
+
+Every option can also be set through the environment as `FASTERAPI_<OPTION>`; when that is unset,
+`UVICORN_<OPTION>` is read, so deployment files written for uvicorn keep working."""
 
 from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
 
-from fasterapi.config import INTERFACES, LIFESPAN_MODES, LOOP_CHOICES, Config
+from fasterapi.config import HTTP_CHOICES, INTERFACES, LIFESPAN_MODES, LOOP_CHOICES, WS_CHOICES, Config
 from fasterapi.logging import LOG_LEVELS
 
 
-def _version() -> str:
-    from fasterapi import __version__
+def env(name: str) -> list[str]:
+    """The environment variables for an option, ours first."""
+    return [f"FASTERAPI_{name}", f"UVICORN_{name}"]
 
-    return __version__
+
+def option(*decls: str, **attrs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A click option whose environment variables are derived from its long name."""
+    long = next(d for d in decls if d.startswith("--")).split("/")[0]
+    attrs.setdefault("envvar", env(long[2:].replace("-", "_").upper()))
+    attrs.setdefault("show_envvar", False)
+    return click.option(*decls, **attrs)
 
 
 def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
+    from fasterapi import __version__
+
     click.echo(
-        f"Running fasterapi {_version()} with {platform.python_implementation()} "
+        f"Running fasterapi {__version__} with {platform.python_implementation()} "
         f"{platform.python_version()} on {platform.system()}"
     )
     ctx.exit()
 
 
-@click.command(context_settings={"auto_envvar_prefix": "FASTERAPI"})
-@click.argument("app", envvar="FASTERAPI_APP")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Bind socket to this host.")
-@click.option(
+@click.command()
+@click.argument("app", envvar=env("APP"))
+@option("--host", default="127.0.0.1", show_default=True, help="Bind socket to this host.")
+@option(
     "--port",
     default=8000,
     type=click.IntRange(0, 65535),
     show_default=True,
     help="Bind socket to this port. If 0, an available port will be picked.",
 )
-@click.option(
-    "--app-dir",
-    default=".",
+@option("--uds", default=None, help="Bind to a UNIX domain socket.")
+@option("--fd", default=None, type=int, help="Bind to socket from this file descriptor.")
+@option("--reload", is_flag=True, default=False, help="Enable auto-reload (not supported yet).")
+@option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Number of worker processes. Defaults to the $WEB_CONCURRENCY environment variable if "
+    "available, or 1.",
+)
+@option("--loop", type=click.Choice(LOOP_CHOICES), default="auto", show_default=True, help="Event loop.")
+@option(
+    "--http",
+    type=click.Choice(HTTP_CHOICES),
+    default="auto",
     show_default=True,
-    help="Look for APP in the specified directory, by adding this to the PYTHONPATH.",
+    help="HTTP versions: auto (HTTP/1.1 and h2c), h1, h2. uvicorn's h11 and httptools mean h1.",
 )
-@click.option(
-    "--factory",
-    is_flag=True,
-    default=False,
-    help="Treat APP as an application factory, i.e. a () -> <ASGI app> callable.",
+@option(
+    "--ws",
+    type=click.Choice(WS_CHOICES),
+    default="auto",
+    show_default=True,
+    help="WebSocket protocol implementation.",
 )
-@click.option(
+@option(
+    "--ws-max-size",
+    type=int,
+    default=16777216,
+    show_default=True,
+    help="WebSocket max size message in bytes.",
+)
+@option(
+    "--ws-max-queue",
+    type=int,
+    default=32,
+    show_default=True,
+    help="The maximum length of the WebSocket message queue.",
+)
+@option(
+    "--ws-ping-interval",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="WebSocket ping interval in seconds.",
+)
+@option(
+    "--ws-ping-timeout",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="WebSocket ping timeout in seconds.",
+)
+@option(
+    "--ws-per-message-deflate",
+    type=bool,
+    default=True,
+    show_default=True,
+    help="WebSocket per-message-deflate compression.",
+)
+@option(
     "--lifespan",
     type=click.Choice(LIFESPAN_MODES),
     default="auto",
     show_default=True,
     help="Lifespan implementation.",
 )
-@click.option(
+@option(
     "--interface",
     type=click.Choice(INTERFACES),
     default="auto",
     show_default=True,
     help="Select ASGI3 or ASGI2 as the application interface.",
 )
-@click.option(
-    "--log-level",
-    type=click.Choice(list(LOG_LEVELS)),
+@option("--env-file", type=click.Path(exists=True), default=None, help="Environment configuration file.")
+@option(
+    "--log-config",
+    type=click.Path(exists=True),
     default=None,
-    help="Log level. [default: info]",
+    help="Logging configuration file. Supported formats: .ini, .json, .yaml.",
 )
-@click.option("--access-log/--no-access-log", default=True, help="Enable/Disable access log.")
-@click.option(
-    "--loop",
-    type=click.Choice(LOOP_CHOICES),
-    default="auto",
-    show_default=True,
-    help="Event loop implementation.",
+@option("--log-level", type=click.Choice(list(LOG_LEVELS)), default=None, help="Log level. [default: info]")
+@option("--access-log/--no-access-log", default=True, help="Enable/Disable access log.")
+@option("--use-colors/--no-use-colors", default=None, help="Enable/Disable colorized logging.")
+@option(
+    "--proxy-headers/--no-proxy-headers",
+    default=True,
+    help="Enable/Disable X-Forwarded-Proto, X-Forwarded-For, X-Forwarded-Host and Forwarded to populate "
+    "url scheme, remote address and host info.",
 )
-@click.option(
+@option("--server-header/--no-server-header", default=True, help="Enable/Disable default Server header.")
+@option("--date-header/--no-date-header", default=True, help="Enable/Disable default Date header.")
+@option(
+    "--forwarded-allow-ips",
+    default=None,
+    envvar=[*env("FORWARDED_ALLOW_IPS"), "FORWARDED_ALLOW_IPS"],
+    help="Comma separated list of IP addresses, IP networks, or literals (e.g. unix:) to trust with proxy "
+    "headers. Defaults to the $FORWARDED_ALLOW_IPS environment variable if available, or '127.0.0.1'. "
+    "'*' trusts everyone.",
+)
+@option(
     "--root-path",
     default="",
     help="Set the ASGI 'root_path' for applications submounted below a given URL path.",
 )
-@click.option(
+@option(
+    "--limit-concurrency",
+    type=int,
+    default=None,
+    help="Maximum number of concurrent requests before issuing HTTP 503.",
+)
+@option(
+    "--backlog",
+    type=int,
+    default=2048,
+    show_default=True,
+    help="Maximum number of connections to hold in backlog.",
+)
+@option(
+    "--limit-max-requests",
+    type=int,
+    default=None,
+    help="Maximum number of requests to service before terminating the process.",
+)
+@option(
+    "--limit-max-requests-jitter",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Maximum random number of extra requests added to --limit-max-requests, to stagger restarts.",
+)
+@option(
     "--timeout-keep-alive",
-    type=click.IntRange(min=1),
+    type=int,
     default=5,
     show_default=True,
     help="Close Keep-Alive connections if no new data is received within this timeout.",
 )
-@click.option(
+@option(
     "--timeout-graceful-shutdown",
-    type=click.IntRange(min=0),
+    type=int,
     default=None,
     help="Maximum number of seconds to wait for graceful shutdown.",
 )
-@click.option(
-    "--server-header/--no-server-header",
-    default=True,
-    help="Enable/Disable default Server header.",
+@option(
+    "--timeout-worker-healthcheck",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Seconds to wait for a worker to respond.",
 )
-@click.option("--date-header/--no-date-header", default=True, help="Enable/Disable default Date header.")
+@option("--ssl-keyfile", type=str, default=None, help="SSL key file (not supported yet).")
+@option("--ssl-certfile", type=str, default=None, help="SSL certificate file (not supported yet).")
+@option(
+    "--header",
+    "headers",
+    multiple=True,
+    envvar=env("HEADER"),
+    help="Specify custom default HTTP response headers as a Name:Value pair.",
+)
+@option(
+    "--app-dir",
+    default=".",
+    show_default=True,
+    help="Look for APP in the specified directory, by adding this to the PYTHONPATH.",
+)
+@option(
+    "--h11-max-incomplete-event-size",
+    type=int,
+    default=None,
+    help="Maximum size of an HTTP/1.1 request head in bytes.",
+)
+@option(
+    "--factory",
+    is_flag=True,
+    default=False,
+    help="Treat APP as an application factory, i.e. a () -> <ASGI app> callable.",
+)
+@option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Tokio I/O threads.")
 @click.option(
     "--version",
     is_flag=True,
@@ -113,6 +240,9 @@ def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
 )
 def main(app: str, **options: Any) -> None:
     """Serve the ASGI application APP, given as "module:attribute"."""
+    options["headers"] = list(options["headers"])
+    if options["log_config"] is None:
+        del options["log_config"]  # keep Config's default logging set-up
     try:
         config = Config(app, **options)
     except ValueError as exc:

@@ -1,47 +1,94 @@
 """`Config`: the single source of truth for the CLI, `fasterapi.run()` and the server.
 
-Every option is validated once, here, and a bad value is reported with the option's name.
+Every option has uvicorn's name, meaning and default, is validated once, here, and a bad value is
+reported with the option's name. Options whose feature is not built yet are refused clearly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import configparser
 import importlib.util
 import inspect
+import ipaddress
+import json
 import logging
 import logging.config
 import os
+import random
 import sys
-from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from fasterapi.asgi2 import ASGI2Middleware
+from fasterapi.envfile import load_env_file
 from fasterapi.importer import ImportFromStringError, import_from_string
-from fasterapi.logging import LOG_LEVELS, LOGGING_CONFIG, TRACE_LOG_LEVEL
+from fasterapi.logging import LOG_LEVELS, LOGGING_CONFIG, TRACE_LOG_LEVEL, adopt_uvicorn_names
 
 logger = logging.getLogger("fasterapi.error")
 
 LIFESPAN_MODES = ("auto", "on", "off")
 LOOP_CHOICES = ("auto", "asyncio", "uvloop")
 INTERFACES = ("auto", "asgi3", "asgi2")
+HTTP_CHOICES = ("auto", "h1", "h2", "h11", "httptools")
+WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio", "wsproto")
+SSL_CERT_REQS = (0, 1, 2)
 
 EXIT_STARTUP_FAILURE = 3
 
+#: Options that belong to features that have not landed; setting one is an error, never ignored.
+NOT_YET = {
+    "reload": "--reload is not supported yet",
+    "ssl_certfile": "TLS (--ssl-certfile) is not supported yet",
+    "ssl_keyfile": "TLS (--ssl-keyfile) is not supported yet",
+}
 
-def _choice(option: str, value: str, choices: Sequence[str]) -> str:
+#: WebSocket tuning options: accepted so deployment files keep working; they take effect once
+#: WebSocket support lands and a warning says so meanwhile.
+WS_TUNING = ("ws_max_size", "ws_max_queue", "ws_ping_interval", "ws_ping_timeout", "ws_per_message_deflate")
+WS_DEFAULTS: dict[str, Any] = {
+    "ws_max_size": 16 * 1024 * 1024,
+    "ws_max_queue": 32,
+    "ws_ping_interval": 20.0,
+    "ws_ping_timeout": 20.0,
+    "ws_per_message_deflate": True,
+}
+
+
+def _choice(option: str, value: Any, choices: tuple[Any, ...]) -> Any:
     if value not in choices:
-        raise ValueError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+        raise ValueError(f"{option} must be one of {', '.join(map(str, choices))}, got {value!r}")
     return value
 
 
-def _seconds(option: str, value: float | None, *, allow_none: bool) -> float | None:
+def _number(option: str, value: Any, *, minimum: float = 0, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise ValueError(f"{option} must be a number >= {minimum:g}, got {value!r}")
+    return value
+
+
+def _integer(option: str, value: Any, *, minimum: int = 0, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{option} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _forwarded_allow_ips(value: str | list[str] | None) -> str:
     if value is None:
-        if allow_none:
-            return None
-        raise ValueError(f"{option} must be a number of seconds, got None")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{option} must be a non-negative number of seconds, got {value!r}")
-    return value
+        value = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    for item in items:
+        if item == "*" or not item[0].isdigit() and ":" not in item:
+            continue  # the wildcard, or a literal such as "unix:"
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"--forwarded-allow-ips: {item!r} is not an IP address or network") from None
+    return ",".join(items)
 
 
 class Config:
@@ -53,51 +100,124 @@ class Config:
         *,
         host: str = "127.0.0.1",
         port: int = 8000,
-        app_dir: str | None = ".",
-        factory: bool = False,
+        uds: str | None = None,
+        fd: int | None = None,
+        loop: str = "auto",
+        http: str = "auto",
+        ws: str = "auto",
+        ws_max_size: int = 16 * 1024 * 1024,
+        ws_max_queue: int = 32,
+        ws_ping_interval: float | None = 20.0,
+        ws_ping_timeout: float | None = 20.0,
+        ws_per_message_deflate: bool = True,
         lifespan: str = "auto",
         interface: str = "auto",
+        reload: bool = False,
+        workers: int | None = None,
+        env_file: str | os.PathLike[str] | None = None,
+        log_config: dict[str, Any]
+        | str
+        | os.PathLike[str]
+        | configparser.RawConfigParser
+        | None = LOGGING_CONFIG,
         log_level: str | int | None = None,
-        log_config: dict[str, Any] | None = LOGGING_CONFIG,
         access_log: bool = True,
-        loop: str = "auto",
-        root_path: str = "",
-        timeout_keep_alive: float = 5,
-        timeout_graceful_shutdown: float | None = None,
+        use_colors: bool | None = None,
+        proxy_headers: bool = True,
         server_header: bool = True,
         date_header: bool = True,
-        headers: list[tuple[str, str]] | None = None,
+        forwarded_allow_ips: list[str] | str | None = None,
+        root_path: str = "",
+        limit_concurrency: int | None = None,
+        limit_max_requests: int | None = None,
+        limit_max_requests_jitter: int = 0,
+        backlog: int = 2048,
+        timeout_keep_alive: float = 5,
+        timeout_graceful_shutdown: float | None = None,
+        timeout_worker_healthcheck: float = 5,
+        ssl_keyfile: str | None = None,
+        ssl_certfile: str | None = None,
+        headers: list[tuple[str, str]] | list[str] | None = None,
+        app_dir: str | None = ".",
+        factory: bool = False,
+        h11_max_incomplete_event_size: int | None = None,
+        threads: int = 1,
     ) -> None:
         self.app = app
         self.host = host
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"--port must be an integer between 0 and 65535, got {port!r}")
         self.port = port
-        self.app_dir = app_dir
-        self.factory = factory
-        self.lifespan = _choice("--lifespan", lifespan, LIFESPAN_MODES)
-        self.interface = _choice("--interface", interface, INTERFACES)
-        if isinstance(log_level, str):
-            _choice("--log-level", log_level, tuple(LOG_LEVELS))
-        self.log_level = log_level
-        self.log_config = log_config
-        self.access_log = access_log
+        if uds is not None and fd is not None:
+            raise ValueError("--uds and --fd cannot be used together")
+        self.uds = str(uds) if uds is not None else None
+        self.fd = _integer("--fd", fd, allow_none=True)
         self.loop = _choice("--loop", loop, LOOP_CHOICES)
         if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise ValueError("--loop uvloop needs the uvloop package: pip install uvloop")
+        _choice("--http", http, HTTP_CHOICES)
+        # uvicorn's HTTP/1.1 implementations map to our HTTP/1.1-only mode.
+        self.http = "h1" if http in ("h11", "httptools") else http
+        self.ws = _choice("--ws", ws, WS_CHOICES)
+        if ws not in ("auto", "none"):
+            raise ValueError(
+                f"--ws {ws} is not supported yet (WebSocket support has not landed); use auto or none"
+            )
+        self.ws_max_size = _integer("--ws-max-size", ws_max_size, minimum=1)
+        self.ws_max_queue = _integer("--ws-max-queue", ws_max_queue, minimum=1)
+        self.ws_ping_interval = _number("--ws-ping-interval", ws_ping_interval, allow_none=True)
+        self.ws_ping_timeout = _number("--ws-ping-timeout", ws_ping_timeout, allow_none=True)
+        self.ws_per_message_deflate = bool(ws_per_message_deflate)
+        self.lifespan = _choice("--lifespan", lifespan, LIFESPAN_MODES)
+        self.interface = _choice("--interface", interface, INTERFACES)
+        self.reload = bool(reload)
+        self.web_concurrency = os.environ.get("WEB_CONCURRENCY")
+        self.workers = _integer("--workers", 1 if workers is None else workers, minimum=1)
+        if self.workers > 1:
+            raise ValueError(f"--workers {self.workers} is not supported yet; run one process per core")
+        requested = {"reload": reload, "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile}
+        for name, message in NOT_YET.items():
+            if requested[name]:
+                raise ValueError(message)
+        self.env_file = env_file
+        self.log_config = log_config
+        if isinstance(log_level, str):
+            _choice("--log-level", log_level, tuple(LOG_LEVELS))
+        self.log_level = log_level
+        self.access_log = access_log
+        self.use_colors = use_colors
+        self.proxy_headers = proxy_headers
+        self.server_header = server_header
+        self.date_header = date_header
+        self.forwarded_allow_ips = _forwarded_allow_ips(forwarded_allow_ips)
         if root_path and not root_path.startswith("/"):
             raise ValueError(f"--root-path must start with '/', got {root_path!r}")
         self.root_path = root_path.rstrip("/")
-        self.timeout_keep_alive = _seconds("--timeout-keep-alive", timeout_keep_alive, allow_none=False)
-        if not self.timeout_keep_alive:
-            raise ValueError("--timeout-keep-alive must be at least 1 second")
-        self.timeout_graceful_shutdown = _seconds(
+        self.limit_concurrency = _integer(
+            "--limit-concurrency", limit_concurrency, minimum=1, allow_none=True
+        )
+        self.limit_max_requests = _integer(
+            "--limit-max-requests", limit_max_requests, minimum=1, allow_none=True
+        )
+        self.limit_max_requests_jitter = _integer("--limit-max-requests-jitter", limit_max_requests_jitter)
+        self.backlog = _integer("--backlog", backlog, minimum=1)
+        self.timeout_keep_alive = _number("--timeout-keep-alive", timeout_keep_alive, minimum=1)
+        self.timeout_graceful_shutdown = _number(
             "--timeout-graceful-shutdown", timeout_graceful_shutdown, allow_none=True
         )
-        self.server_header = server_header
-        self.date_header = date_header
+        self.timeout_worker_healthcheck = _number("--timeout-worker-healthcheck", timeout_worker_healthcheck)
+        self.ssl_keyfile = ssl_keyfile
+        self.ssl_certfile = ssl_certfile
         self.headers = [self._header(h) for h in (headers or [])]
+        self.app_dir = app_dir
+        self.factory = factory
+        self.h11_max_incomplete_event_size = _integer(
+            "--h11-max-incomplete-event-size", h11_max_incomplete_event_size, minimum=1, allow_none=True
+        )
+        self.threads = _integer("--threads", threads, minimum=1)
         self.loaded_app: Any = None
+        if self.env_file is not None:
+            load_env_file(self.env_file)
 
     @staticmethod
     def _header(header: Any) -> tuple[str, str]:
@@ -121,10 +241,42 @@ class Config:
     def is_ssl(self) -> bool:
         return False
 
+    @property
+    def effective_max_requests(self) -> int | None:
+        """`--limit-max-requests` plus a random share of the jitter, so workers do not all recycle
+        at once."""
+        if self.limit_max_requests is None:
+            return None
+        return self.limit_max_requests + random.randint(0, self.limit_max_requests_jitter)
+
     def configure_logging(self) -> None:
-        """Apply the log config, then the log level to our three loggers."""
-        if self.log_config is not None:
-            logging.config.dictConfig(self.log_config)
+        """Apply the log config (dict, JSON, YAML or ini; uvicorn logger names are adopted), then
+        the log level and the access-log switch."""
+        log_config = self.log_config
+        if isinstance(log_config, dict):
+            log_config = adopt_uvicorn_names(log_config)
+            if self.use_colors in (True, False):
+                for name in ("default", "access"):
+                    log_config.get("formatters", {}).get(name, {})["use_colors"] = self.use_colors
+            logging.config.dictConfig(log_config)
+        elif isinstance(log_config, configparser.RawConfigParser):
+            logging.config.fileConfig(log_config, disable_existing_loggers=False)
+            adopt_uvicorn_names(None)
+        elif log_config is not None:
+            path = Path(log_config)
+            if not path.is_file():
+                raise ValueError(f"--log-config: no such file {str(path)!r}")
+            if path.suffix == ".json":
+                logging.config.dictConfig(adopt_uvicorn_names(json.loads(path.read_text())))
+            elif path.suffix in (".yaml", ".yml"):
+                try:
+                    import yaml
+                except ImportError:
+                    raise ValueError("--log-config: YAML files need PyYAML: pip install pyyaml") from None
+                logging.config.dictConfig(adopt_uvicorn_names(yaml.safe_load(path.read_text())))
+            else:
+                logging.config.fileConfig(path, disable_existing_loggers=False)
+                adopt_uvicorn_names(None)
         if self.log_level is not None:
             level = LOG_LEVELS[self.log_level] if isinstance(self.log_level, str) else self.log_level
             for name in ("fasterapi", "fasterapi.error", "fasterapi.access"):
@@ -133,9 +285,19 @@ class Config:
             access = logging.getLogger("fasterapi.access")
             access.handlers = []
             access.propagate = False
-        logging.getLogger("fasterapi.error").log(
-            TRACE_LOG_LEVEL, "Logging configured at level %s", self.log_level
-        )
+        logger.log(TRACE_LOG_LEVEL, "Logging configured at level %s", self.log_level)
+        self._warn_inactive_options()
+
+    def _warn_inactive_options(self) -> None:
+        if self.web_concurrency not in (None, "", "1"):
+            logger.warning(
+                "WEB_CONCURRENCY=%s is not used yet: worker processes have not landed; serving with one.",
+                self.web_concurrency,
+            )
+        for name in WS_TUNING:
+            if getattr(self, name) != WS_DEFAULTS[name]:
+                option = "--" + name.replace("_", "-")
+                logger.warning("%s has no effect yet: WebSocket support has not landed.", option)
 
     def load(self) -> None:
         """Import the app (exit status 3 with one clear line on failure) and adapt ASGI 2."""
@@ -169,6 +331,10 @@ class Config:
             interface = "asgi3" if _looks_like_asgi3(app) else "asgi2"
         self.interface = interface
         self.loaded_app = ASGI2Middleware(app) if interface == "asgi2" else app
+
+    @property
+    def loaded(self) -> bool:
+        return self.loaded_app is not None
 
 
 def _looks_like_asgi3(app: Any) -> bool:

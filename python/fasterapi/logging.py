@@ -140,3 +140,44 @@ LOGGING_CONFIG: dict[str, Any] = {
         "fasterapi.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
     },
 }
+
+
+UVICORN_LOGGERS = {
+    "uvicorn": "fasterapi",
+    "uvicorn.error": "fasterapi.error",
+    "uvicorn.access": "fasterapi.access",
+}
+
+
+def adopt_uvicorn_names(config: dict[str, Any] | None) -> dict[str, Any]:
+    """Make a log config written for uvicorn drive our loggers.
+
+    For a dict config, `uvicorn.*` loggers are renamed and `uvicorn.logging.*` formatter classes
+    point at ours. With `None` (an ini file was already applied), the uvicorn loggers' level and
+    handlers are copied onto ours.
+    """
+    if config is None:
+        for theirs, ours in UVICORN_LOGGERS.items():
+            source = logging.getLogger(theirs)
+            if source.handlers or source.level:
+                target = logging.getLogger(ours)
+                target.handlers = list(source.handlers)
+                target.setLevel(source.level)
+                target.propagate = source.propagate
+        return {}
+    config = {**config}
+    loggers = dict(config.get("loggers", {}))
+    for theirs, ours in UVICORN_LOGGERS.items():
+        if theirs in loggers and ours not in loggers:
+            loggers[ours] = loggers.pop(theirs)
+    config["loggers"] = loggers
+    formatters = {}
+    for name, spec in config.get("formatters", {}).items():
+        spec = dict(spec)
+        for key in ("()", "class"):
+            if isinstance(spec.get(key), str) and spec[key].startswith("uvicorn.logging."):
+                spec[key] = "fasterapi.logging." + spec[key].removeprefix("uvicorn.logging.")
+        formatters[name] = spec
+    if formatters:
+        config["formatters"] = formatters
+    return config

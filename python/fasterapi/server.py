@@ -1,7 +1,8 @@
-"""`Server`: runs a Config'd app — app loop thread, lifespan, the Rust core, graceful shutdown.
+"""`Server`: runs a Config'd app — the app event loop, lifespan, the Rust core, graceful shutdown.
 
-The Rust core (`_fasterapi.Server`) owns sockets and HTTP; this module owns the Python event
-loop thread, the lifespan protocol and the lifecycle log lines.
+The Rust core (`_fasterapi.Server`) owns sockets and HTTP; this module owns the Python event loop,
+the lifespan protocol and the lifecycle log lines. `run()` starts its own loop on a thread (uvloop
+when available); `await serve()` uses the caller's running loop, as uvicorn's does.
 """
 
 from __future__ import annotations
@@ -30,42 +31,12 @@ EXIT_ERROR = 1
 EXIT_STARTUP_FAILED = 3
 
 
-class AppLoopThread:
-    """An asyncio (or uvloop) event loop running for ever on its own thread."""
+def new_event_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
+    if use_uvloop:
+        import uvloop
 
-    def __init__(self, index: int, use_uvloop: bool) -> None:
-        if use_uvloop:
-            import uvloop
-
-            self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-        else:
-            self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name=f"fasterapi-loop-{index}", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Run `coro` on the loop and wait for its result from this (another) thread."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Call `fn(*args)` on the loop thread and wait for its result."""
-
-        async def call() -> Any:
-            return fn(*args)
-
-        return self.run(call())
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        if not self.loop.is_running():
-            self.loop.close()
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def task_starter(loop: asyncio.AbstractEventLoop) -> Callable[[Coroutine[Any, Any, Any]], Any]:
@@ -77,77 +48,100 @@ def task_starter(loop: asyncio.AbstractEventLoop) -> Callable[[Coroutine[Any, An
 
 
 class Server:
-    """Serve `config`'s app until SIGINT/SIGTERM or `shutdown()`; `run()` returns the exit status."""
+    """Serve `config`'s app until SIGINT/SIGTERM, `--limit-max-requests` or `shutdown()`."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.should_exit = False
         self._core: Any = None
-        self._should_exit = threading.Event()
         self._timed_out = False
 
     def shutdown(self) -> None:
         """Ask a running server to stop gracefully (thread-safe)."""
-        self._should_exit.set()
+        self.should_exit = True
         if self._core is not None:
             self._core.shutdown()
 
     def run(self) -> int:
+        """Serve on a new event loop thread; returns the process exit status (0, 1 or 3)."""
+        self.config.configure_logging()
+        if not self.config.loaded:
+            self.config.load()  # may exit with status 3, before any thread exists
+        loop = new_event_loop(self.config.use_uvloop)
+        thread = threading.Thread(target=loop.run_forever, name="fasterapi-loop-0", daemon=True)
+        thread.start()
+        previous = _quiet_python_signal_handlers()
+        try:
+            return asyncio.run_coroutine_threadsafe(self.serve(), loop).result()
+        finally:
+            _restore_signal_handlers(previous)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            if not thread.is_alive():
+                loop.close()
+
+    async def serve(self) -> int:
+        """Serve on the running event loop; returns the exit status."""
         config = self.config
-        config.configure_logging()
+        if not config.loaded:
+            config.configure_logging()
+            config.load()
         pid = os.getpid()
         logger.info("Started server process [%d]", pid)
-        config.load()
-        app = config.loaded_app
+        lifespan = Lifespan(config.loaded_app, config.lifespan)
+        if not await lifespan.startup():
+            return EXIT_STARTUP_FAILED
+        status = await self._serve_http(lifespan)
+        await lifespan.shutdown()
+        logger.info("Finished server process [%d]", pid)
+        return status
 
-        app_loop_thread = AppLoopThread(0, config.use_uvloop)
-        app_loop_thread.start()
-        try:
-            lifespan = app_loop_thread.call(Lifespan, app, config.lifespan)
-            if not app_loop_thread.run(lifespan.startup()):
-                return EXIT_STARTUP_FAILED
-            status = self._serve(app, app_loop_thread, lifespan)
-            app_loop_thread.run(lifespan.shutdown())
-            return status
-        finally:
-            app_loop_thread.stop()
-            logger.info("Finished server process [%d]", pid)
-
-    def _serve(self, app: Any, thread: AppLoopThread, lifespan: Lifespan) -> int:
+    def _make_core(self) -> Any:
         config = self.config
-        core = _fasterapi.Server(
+        return _fasterapi.Server(
             host=config.host,
             port=config.port,
+            uds=config.uds,
+            fd=config.fd,
+            backlog=config.backlog,
+            http=config.http,
             root_path=config.root_path,
+            proxy_headers=config.proxy_headers,
+            forwarded_allow_ips=config.forwarded_allow_ips,
+            limit_concurrency=config.limit_concurrency,
+            limit_max_requests=config.effective_max_requests,
             server_header=config.server_header,
             date_header=config.date_header,
-            headers=[(str(k), str(v)) for k, v in config.headers],
+            headers=config.headers,
             timeout_keep_alive=float(config.timeout_keep_alive),
             timeout_graceful_shutdown=(
                 None if config.timeout_graceful_shutdown is None else float(config.timeout_graceful_shutdown)
             ),
+            threads=config.threads,
         )
+
+    async def _serve_http(self, lifespan: Lifespan) -> int:
+        config = self.config
+        loop = asyncio.get_running_loop()
+        core = self._make_core()
         access = logging.getLogger("fasterapi.access")
         access_log = access.info if config.access_log and access.isEnabledFor(logging.INFO) else None
-        loop = thread.loop
         app_loop = core.add_loop(
-            loop,
-            app,
-            run_http,
-            task_starter(loop),
-            state=lifespan.state,
-            access_log=access_log,
+            loop, config.loaded_app, run_http, task_starter(loop), state=lifespan.state, access_log=access_log
         )
-        thread.call(loop.add_reader, app_loop.fileno(), app_loop.drain)
+        loop.add_reader(app_loop.fileno(), app_loop.drain)
         self._core = core
-        if self._should_exit.is_set():
-            return EXIT_OK
+        if self.should_exit:
+            core.shutdown()
+        limit = config.limit_max_requests
 
         def on_event(name: str, value: Any) -> None:
             if name == "ready":
-                for host, port in value:
-                    shown = f"[{host}]" if ":" in host else host
-                    logger.info("fasterapi running on http://%s:%d (Press CTRL+C to quit)", shown, port)
+                for address in value:
+                    logger.info("fasterapi running on %s (Press CTRL+C to quit)", address)
             elif name == "shutdown":
+                if value == "request_limit":
+                    logger.warning("Maximum request limit of %d exceeded. Terminating process.", limit)
                 logger.info("Shutting down")
             elif name == "graceful_timeout":
                 self._timed_out = True
@@ -155,25 +149,26 @@ class Server:
 
         previous = _quiet_python_signal_handlers()
         try:
-            core.serve(on_event)
+            await loop.run_in_executor(None, core.serve, on_event)
         except OSError as exc:
             logger.error("%s", exc.strerror or exc)
             return EXIT_ERROR
         finally:
             _restore_signal_handlers(previous)
             self._core = None
-            thread.call(loop.remove_reader, app_loop.fileno())
+            loop.remove_reader(app_loop.fileno())
             if len(app_loop) and not self._timed_out:
                 logger.info("Waiting for background tasks to complete. (CTRL+C to force quit)")
-                thread.run(_wait_for_tasks(app_loop, config.timeout_graceful_shutdown))
-            thread.call(app_loop.cancel_all)
+                await _wait_for_tasks(app_loop, config.timeout_graceful_shutdown)
+            app_loop.cancel_all()
         return EXIT_OK
 
 
 async def _wait_for_tasks(app_loop: Any, timeout: float | None) -> None:
     """Let requests still running after their connections closed finish, up to `timeout`."""
-    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-    while len(app_loop) and (deadline is None or asyncio.get_running_loop().time() < deadline):
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while len(app_loop) and (deadline is None or loop.time() < deadline):
         await asyncio.sleep(0.02)
 
 

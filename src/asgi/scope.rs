@@ -1,22 +1,20 @@
 //! Builds the ASGI HTTP `scope` dict from a RequestHead, with interned keys.
 //! Runs on the loop thread only; knows nothing about sockets or tasks.
 
-use std::net::SocketAddr;
-
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::http::RequestHead;
+use crate::http::{Peer, RequestHead};
 
 /// The HTTP spec version we implement: 2.4 adds `send` raising `OSError` after a disconnect.
 pub const HTTP_SPEC_VERSION: &str = "2.4";
 
-fn address<'py>(py: Python<'py>, addr: Option<SocketAddr>) -> PyResult<Bound<'py, PyAny>> {
-    match addr {
-        Some(addr) => Ok(PyTuple::new(
+fn address<'py>(py: Python<'py>, peer: Option<&Peer>) -> PyResult<Bound<'py, PyAny>> {
+    match peer {
+        Some(peer) => Ok(PyTuple::new(
             py,
-            [addr.ip().to_string().into_pyobject(py)?.into_any(), addr.port().into_pyobject(py)?.into_any()],
+            [PyString::new(py, &peer.host).into_any(), peer.port.into_pyobject(py)?.into_any()],
         )?
         .into_any()),
         None => Ok(py.None().into_bound(py)),
@@ -64,8 +62,8 @@ pub fn http_scope<'py>(
         headers.append(pair)?;
     }
     scope.set_item(intern!(py, "headers"), headers)?;
-    scope.set_item(intern!(py, "client"), address(py, head.client)?)?;
-    scope.set_item(intern!(py, "server"), address(py, head.server)?)?;
+    scope.set_item(intern!(py, "client"), address(py, head.client.as_ref())?)?;
+    scope.set_item(intern!(py, "server"), address(py, head.server.as_ref())?)?;
     if let Some(state) = state {
         scope.set_item(intern!(py, "state"), state.copy()?)?;
     }

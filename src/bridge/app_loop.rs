@@ -11,7 +11,7 @@ use pyo3::types::{PyDict, PyString};
 
 use super::{Exchange, JobQueue, LoopJob, NewRequest};
 use crate::asgi::{http_scope, AccessInfo, HttpCycle};
-use crate::http::HttpVersion;
+use crate::http::{HttpVersion, Peer};
 
 /// uvicorn's access log format; the `fasterapi.access` formatter reads these five arguments.
 const ACCESS_FORMAT: &str = "%s - \"%s %s HTTP/%s\" %d";
@@ -140,7 +140,7 @@ impl AppLoop {
         let NewRequest { head, exchange } = *request;
         let scope = http_scope(py, &head, this.root_path.bind(py), this.state.as_ref().map(|s| s.bind(py)))?;
         let access = this.access_log.as_ref().map(|_| AccessInfo {
-            client: head.client.map(|a| a.to_string()).unwrap_or_default(),
+            client: head.client.as_ref().map(Peer::display).unwrap_or_default(),
             method: head.method.clone(),
             path_with_query: head.path_with_query(),
             http_version: head.version.as_str(),

@@ -2,6 +2,7 @@
 //! It holds plain Rust data only; each side wakes the other (a `Waker` or a loop job) on change.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -56,7 +57,28 @@ pub struct ExchangeState {
     stream_waker: Option<Waker>,
 }
 
-/// One request's shared state. Created by the stream task, handed to the loop in a job.
+/// A place counted in the server's requests in flight, given back when dropped.
+pub struct InFlight {
+    counter: Arc<AtomicUsize>,
+    /// How many were in flight, this one included, when it was taken.
+    pub count: usize,
+}
+
+impl InFlight {
+    pub fn take(counter: &Arc<AtomicUsize>) -> Self {
+        let count = counter.fetch_add(1, Ordering::AcqRel) + 1;
+        InFlight { counter: counter.clone(), count }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One request's shared state. Created by the stream task, handed to the loop in a job. It lives
+/// until both the stream and the app are done with it, which is what `--limit-concurrency` counts.
 pub struct Exchange {
     pub id: u64,
     state: Mutex<ExchangeState>,
@@ -67,10 +89,17 @@ pub struct Exchange {
     queue: Arc<LoopQueue<LoopJob>>,
     /// Bytes the app may queue before `send` waits.
     pub high_water: usize,
+    _in_flight: InFlight,
 }
 
 impl Exchange {
-    pub fn new(id: u64, queue: Arc<LoopQueue<LoopJob>>, high_water: usize, body_complete: bool) -> Self {
+    pub fn new(
+        id: u64,
+        queue: Arc<LoopQueue<LoopJob>>,
+        high_water: usize,
+        body_complete: bool,
+        in_flight: InFlight,
+    ) -> Self {
         let state = ExchangeState {
             body: RequestBody { chunks: VecDeque::new(), complete: body_complete },
             ..Default::default()
@@ -82,6 +111,7 @@ impl Exchange {
             pump: Mutex::new(None),
             queue,
             high_water,
+            _in_flight: in_flight,
         }
     }
 
@@ -238,7 +268,7 @@ mod tests {
 
     fn exchange(high_water: usize) -> (Arc<LoopQueue<LoopJob>>, Exchange) {
         let queue = Arc::new(LoopQueue::new().unwrap());
-        let ex = Exchange::new(7, queue.clone(), high_water, false);
+        let ex = Exchange::new(7, queue.clone(), high_water, false, InFlight::take(&Default::default()));
         (queue, ex)
     }
 

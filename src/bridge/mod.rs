@@ -8,7 +8,7 @@ mod queue;
 use std::sync::Arc;
 
 pub use app_loop::AppLoop;
-pub use exchange::{AppAborted, Exchange, ExchangeState, ResponseHead};
+pub use exchange::{AppAborted, Exchange, ExchangeState, InFlight, ResponseHead};
 pub use queue::LoopQueue;
 
 use crate::http::RequestHead;

@@ -13,17 +13,24 @@ use crate::bridge::{AppAborted, Exchange};
 /// The body of one response, fed by the app through the exchange.
 pub struct ResponseBody {
     exchange: Option<Arc<Exchange>>,
+    /// A body the server made itself (error pages), sent as one frame.
+    fixed: Option<Bytes>,
     ended: bool,
 }
 
 impl ResponseBody {
     pub fn new(exchange: Arc<Exchange>) -> Self {
-        Self { exchange: Some(exchange), ended: false }
+        Self { exchange: Some(exchange), fixed: None, ended: false }
     }
 
     /// A body with nothing in it, for responses the server makes itself.
     pub fn empty() -> Self {
-        Self { exchange: None, ended: true }
+        Self { exchange: None, fixed: None, ended: true }
+    }
+
+    /// A complete body the server makes itself.
+    pub fn full(data: Bytes) -> Self {
+        Self { exchange: None, fixed: Some(data), ended: false }
     }
 }
 
@@ -36,7 +43,8 @@ impl http_body::Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, AppAborted>>> {
         let Some(exchange) = &self.exchange else {
-            return Poll::Ready(None);
+            self.ended = true;
+            return Poll::Ready(self.fixed.take().map(|data| Ok(Frame::data(data))));
         };
         match exchange.poll_chunk(cx) {
             Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
@@ -50,10 +58,16 @@ impl http_body::Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ended || self.exchange.as_ref().is_some_and(|e| e.output_finished())
+        match &self.exchange {
+            Some(exchange) => self.ended || exchange.output_finished(),
+            None => self.fixed.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
+        if let Some(data) = &self.fixed {
+            return SizeHint::with_exact(data.len() as u64);
+        }
         match self.exchange.as_ref().and_then(|e| e.exact_remaining()) {
             Some(n) => SizeHint::with_exact(n),
             None if self.ended => SizeHint::with_exact(0),

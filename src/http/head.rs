@@ -2,6 +2,7 @@
 //! It is built from hyper's request parts; turning it into a Python scope lives in `asgi::scope`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -46,19 +47,40 @@ pub struct RequestHead {
     /// Header names (lower case) and values in arrival order, duplicates kept; on HTTP/2 the
     /// `:authority` pseudo-header comes first as `host`.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
-    pub client: Option<SocketAddr>,
-    pub server: Option<SocketAddr>,
+    pub client: Option<Peer>,
+    pub server: Option<Peer>,
     pub scheme: &'static str,
+}
+
+/// One end of a connection as the scope shows it: `(host, port)`, or `(path, None)` for a Unix
+/// socket. Hosts are shared, since every request on a connection repeats them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub host: Arc<str>,
+    pub port: Option<u16>,
+}
+
+impl Peer {
+    pub fn from_addr(addr: SocketAddr) -> Self {
+        Peer { host: addr.ip().to_string().into(), port: Some(addr.port()) }
+    }
+
+    pub fn unix(path: &str) -> Self {
+        Peer { host: path.into(), port: None }
+    }
+
+    /// `host:port` as the access log shows a client.
+    pub fn display(&self) -> String {
+        match self.port {
+            Some(port) => format!("{}:{port}", self.host),
+            None => self.host.to_string(),
+        }
+    }
 }
 
 impl RequestHead {
     /// Build the head of a request received on a connection between `client` and `server`.
-    pub fn new(
-        parts: &Parts,
-        client: Option<SocketAddr>,
-        server: Option<SocketAddr>,
-        scheme: &'static str,
-    ) -> Self {
+    pub fn new(parts: &Parts, client: Option<Peer>, server: Option<Peer>, scheme: &'static str) -> Self {
         let version = HttpVersion::from_http(parts.version);
         let (raw_path, query) = split_target(&parts.uri);
         let mut headers = Vec::with_capacity(parts.headers.len() + 1);
@@ -79,6 +101,28 @@ impl RequestHead {
             client,
             server,
             scheme,
+        }
+    }
+
+    /// Every value of header `name`, in order, as text (values that are not text are skipped).
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(n, _)| n == name).filter_map(|(_, v)| v.to_str().ok()).collect()
+    }
+
+    /// Rewrite client, scheme and host from the proxy headers of a trusted peer.
+    pub fn apply_forwarded(&mut self, trusted: &super::proxy::TrustedHosts) {
+        let forwarded = super::proxy::read_forwarded(trusted, |name| self.header_values(name));
+        if let Some(client) = forwarded.client {
+            self.client = Some(Peer { host: client.into(), port: Some(0) });
+        }
+        if let Some(scheme) = forwarded.scheme {
+            self.scheme = scheme;
+        }
+        if let Some(host) = forwarded.host.and_then(|h| http::HeaderValue::from_str(&h).ok()) {
+            match self.headers.iter_mut().find(|(n, _)| n == header::HOST) {
+                Some((_, value)) => *value = host,
+                None => self.headers.push((header::HOST, host)),
+            }
         }
     }
 

@@ -3,8 +3,10 @@
 
 mod body;
 mod head;
+mod proxy;
 mod service;
 
 pub use body::ResponseBody;
-pub use head::{HttpVersion, RequestHead};
+pub use head::{HttpVersion, Peer, RequestHead};
+pub use proxy::TrustedHosts;
 pub use service::{ConnectionInfo, RequestRouter};

@@ -8,20 +8,39 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+
 use http::{header, HeaderName, HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::{RequestHead, ResponseBody};
-use crate::bridge::{Exchange, JobQueue, LoopJob, NewRequest, ResponseHead};
+use super::{Peer, RequestHead, ResponseBody, TrustedHosts};
+use crate::bridge::{Exchange, InFlight, JobQueue, LoopJob, NewRequest, ResponseHead};
+use crate::shutdown::{ShutdownTrigger, StopReason};
 use crate::config::ServerConfig;
 
 /// The addresses and scheme of one accepted connection.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConnectionInfo {
-    pub client: Option<SocketAddr>,
-    pub server: Option<SocketAddr>,
+    pub client: Option<Peer>,
+    pub server: Option<Peer>,
     pub scheme: &'static str,
+    /// The peer is in `--forwarded-allow-ips`: its proxy headers are believed.
+    pub trusted_proxy: bool,
+}
+
+impl ConnectionInfo {
+    /// A TCP connection from `client` to `server`.
+    pub fn tcp(client: SocketAddr, server: SocketAddr, scheme: &'static str, proxies: Option<&TrustedHosts>) -> Self {
+        let client = Peer::from_addr(client);
+        let trusted_proxy = proxies.is_some_and(|p| p.contains(&client.host));
+        ConnectionInfo { client: Some(client), server: Some(Peer::from_addr(server)), scheme, trusted_proxy }
+    }
+
+    /// A Unix-socket connection on `path`; its peer is trusted if `unix:` is.
+    pub fn unix(path: &str, scheme: &'static str, proxies: Option<&TrustedHosts>) -> Self {
+        let trusted_proxy = proxies.is_some_and(|p| p.contains("unix:"));
+        ConnectionInfo { client: None, server: Some(Peer::unix(path)), scheme, trusted_proxy }
+    }
 }
 
 /// Spreads requests over the app loops and holds what every request needs from the config.
@@ -33,10 +52,19 @@ pub struct RequestRouter {
     high_water: usize,
     /// Headers added to every response unless the app set them (`server`, `--header`).
     default_headers: Vec<(HeaderName, HeaderValue)>,
+    proxies: Option<TrustedHosts>,
+    /// Requests in flight (until their app finishes), for `--limit-concurrency`.
+    in_flight: Arc<AtomicUsize>,
+    limit_concurrency: Option<usize>,
+    /// Requests served, for `--limit-max-requests`.
+    served: AtomicU64,
+    max_requests: Option<u64>,
+    /// Asks the server to shut down gracefully (the request limit was reached).
+    stop: Arc<ShutdownTrigger>,
 }
 
 impl RequestRouter {
-    pub fn new(config: &ServerConfig, loops: Vec<Arc<JobQueue>>) -> Self {
+    pub fn new(config: &ServerConfig, loops: Vec<Arc<JobQueue>>, stop: Arc<ShutdownTrigger>) -> Self {
         let mut default_headers = Vec::new();
         if config.server_header {
             default_headers.push((header::SERVER, HeaderValue::from_static("fasterapi")));
@@ -49,6 +77,26 @@ impl RequestRouter {
             preread_limit: config.preread_limit,
             high_water: config.send_high_water,
             default_headers,
+            proxies: config.proxy_headers.then(|| config.forwarded_allow_ips.clone()),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            limit_concurrency: config.limit_concurrency,
+            served: AtomicU64::new(0),
+            max_requests: config.limit_max_requests,
+            stop,
+        }
+    }
+
+    /// The trusted proxies, when proxy headers are on.
+    pub fn proxies(&self) -> Option<&TrustedHosts> {
+        self.proxies.as_ref()
+    }
+
+    /// Count a request against `--limit-max-requests`; at the limit, start a graceful shutdown.
+    fn count_request(&self) {
+        if let Some(max) = self.max_requests {
+            if self.served.fetch_add(1, Ordering::Relaxed) + 1 == max {
+                self.stop.trigger(StopReason::RequestLimit);
+            }
         }
     }
 
@@ -63,11 +111,20 @@ impl RequestRouter {
     /// Serve one request: the hyper service function.
     pub async fn handle(
         self: Arc<Self>,
-        conn: ConnectionInfo,
+        conn: Arc<ConnectionInfo>,
         request: Request<Incoming>,
     ) -> Result<Response<ResponseBody>, Infallible> {
+        self.count_request();
+        let Some(ticket) = self.admit() else {
+            return Ok(service_unavailable());
+        };
         let (parts, body) = request.into_parts();
-        let head = RequestHead::new(&parts, conn.client, conn.server, conn.scheme);
+        let mut head = RequestHead::new(&parts, conn.client.clone(), conn.server.clone(), conn.scheme);
+        if conn.trusted_proxy {
+            if let Some(proxies) = &self.proxies {
+                head.apply_forwarded(proxies);
+            }
+        }
         let queue = self.pick_loop().clone();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
 
@@ -76,7 +133,7 @@ impl RequestRouter {
             // The client went away while sending a small body: nobody is left to answer.
             Err(()) => return Ok(bad_request()),
         };
-        let exchange = Arc::new(Exchange::new(id, queue.clone(), self.high_water, body.is_none()));
+        let exchange = Arc::new(Exchange::new(id, queue.clone(), self.high_water, body.is_none(), ticket));
         if let Some(data) = preread {
             exchange.push_body(data, body.is_none());
         }
@@ -90,6 +147,15 @@ impl RequestRouter {
         let response_head = poll_fn(|cx| exchange.poll_head(cx)).await;
         guard.disarm();
         Ok(self.response(response_head, ResponseBody::new(exchange)))
+    }
+
+    /// Take a place under `--limit-concurrency`, or `None` when the server is full.
+    fn admit(&self) -> Option<InFlight> {
+        let ticket = InFlight::take(&self.in_flight);
+        match self.limit_concurrency {
+            Some(limit) if ticket.count > limit => None,
+            _ => Some(ticket),
+        }
     }
 
     /// Read a small body that is announced by `content-length` before the app starts, so the
@@ -184,6 +250,17 @@ impl Drop for DisconnectGuard {
             exchange.disconnect();
         }
     }
+}
+
+
+/// uvicorn's answer when `--limit-concurrency` is exceeded.
+fn service_unavailable() -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(Bytes::from_static(b"Service Unavailable")));
+    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn bad_request() -> Response<ResponseBody> {

@@ -7,34 +7,45 @@ use std::time::Duration;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tokio::sync::Notify;
 
 use super::{serve, ServeError, ServerEvent};
 use crate::bridge::{AppLoop, JobQueue};
-use crate::config::ServerConfig;
+use crate::config::{Bind, HttpMode, ServerConfig};
+use crate::http::TrustedHosts;
+use crate::shutdown::{ShutdownTrigger, StopReason};
 
 /// One listening server with its app loops.
 #[pyclass(frozen, module = "fasterapi._fasterapi")]
 pub struct Server {
     config: ServerConfig,
     loops: Mutex<Vec<Arc<JobQueue>>>,
-    stop: Arc<Notify>,
+    stop: Arc<ShutdownTrigger>,
 }
 
 #[pymethods]
 impl Server {
     #[new]
     #[pyo3(signature = (
-        *, host = "127.0.0.1".to_string(), port = 8000, backlog = 2048, root_path = String::new(),
-        server_header = true, date_header = true, headers = Vec::new(), timeout_keep_alive = 5.0,
-        timeout_graceful_shutdown = None, threads = 1, h2_max_concurrent_streams = 100
+        *, host = "127.0.0.1".to_string(), port = 8000, uds = None, fd = None, backlog = 2048,
+        http = "auto", root_path = String::new(), proxy_headers = true,
+        forwarded_allow_ips = "127.0.0.1".to_string(), limit_concurrency = None,
+        limit_max_requests = None, server_header = true, date_header = true, headers = Vec::new(),
+        timeout_keep_alive = 5.0, timeout_graceful_shutdown = None, threads = 1,
+        h2_max_concurrent_streams = 100
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         host: String,
         port: u16,
+        uds: Option<String>,
+        fd: Option<i32>,
         backlog: i32,
+        http: &str,
         root_path: String,
+        proxy_headers: bool,
+        forwarded_allow_ips: String,
+        limit_concurrency: Option<usize>,
+        limit_max_requests: Option<u64>,
         server_header: bool,
         date_header: bool,
         headers: Vec<(String, String)>,
@@ -49,9 +60,27 @@ impl Server {
                 PyValueError::new_err(format!("{option}: must be a non-negative number of seconds"))
             })
         };
+        let bind = match (uds, fd) {
+            (Some(path), _) => Bind::Unix(path),
+            (None, Some(fd)) => Bind::Fd(fd),
+            (None, None) => Bind::Tcp { host, port },
+        };
+        let http = match http {
+            "auto" => HttpMode::Auto,
+            "h1" => HttpMode::H1,
+            "h2" => HttpMode::H2,
+            other => return Err(PyValueError::new_err(format!("--http: must be auto, h1 or h2, got {other:?}"))),
+        };
+        let forwarded_allow_ips = TrustedHosts::parse(&forwarded_allow_ips).map_err(|bad| {
+            PyValueError::new_err(format!("--forwarded-allow-ips: {:?} is not an IP address or network", bad.0))
+        })?;
         let config = ServerConfig {
-            host,
-            port,
+            bind,
+            http,
+            proxy_headers,
+            forwarded_allow_ips,
+            limit_concurrency,
+            limit_max_requests,
             backlog,
             root_path,
             server_header,
@@ -66,7 +95,7 @@ impl Server {
             ..ServerConfig::default()
         };
         config.validate().map_err(bad)?;
-        Ok(Self { config, loops: Mutex::new(Vec::new()), stop: Arc::new(Notify::new()) })
+        Ok(Self { config, loops: Mutex::new(Vec::new()), stop: Arc::new(ShutdownTrigger::default()) })
     }
 
     /// Attach an asyncio loop. The caller must then run, on that loop's thread,
@@ -99,7 +128,7 @@ impl Server {
     }
 
     /// Bind and serve until SIGINT/SIGTERM or `shutdown()`; then drain gracefully and return.
-    /// `on_event(name, value)` is called with ("ready", [(host, port)]), ("shutdown", None) and
+    /// `on_event(name, value)` is called with ("ready", ["http://host:port"]), ("shutdown", reason) and
     /// ("graceful_timeout", open_connections). Raises OSError if the address cannot be bound.
     fn serve(&self, py: Python<'_>, on_event: Py<PyAny>) -> PyResult<()> {
         let loops = self.loops.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -109,12 +138,8 @@ impl Server {
         let report = |event: ServerEvent| {
             Python::attach(|py| {
                 let result = match event {
-                    ServerEvent::Ready(addrs) => {
-                        let addrs: Vec<(String, u16)> =
-                            addrs.iter().map(|a| (a.ip().to_string(), a.port())).collect();
-                        on_event.call1(py, ("ready", addrs))
-                    }
-                    ServerEvent::ShuttingDown => on_event.call1(py, ("shutdown", py.None())),
+                    ServerEvent::Ready(addrs) => on_event.call1(py, ("ready", addrs)),
+                    ServerEvent::ShuttingDown(reason) => on_event.call1(py, ("shutdown", reason.as_str())),
                     ServerEvent::GracefulTimeout(open) => on_event.call1(py, ("graceful_timeout", open)),
                 };
                 if let Err(err) = result {
@@ -132,6 +157,6 @@ impl Server {
 
     /// Ask a running `serve()` to shut down gracefully; safe from any thread.
     fn shutdown(&self) {
-        self.stop.notify_one();
+        self.stop.trigger(StopReason::Requested);
     }
 }

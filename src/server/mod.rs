@@ -3,6 +3,7 @@
 
 mod api;
 mod listener;
+mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,23 +11,23 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::Notify;
 
 pub use api::Server;
 pub use listener::BindError;
 
 use crate::bridge::JobQueue;
-use crate::config::ServerConfig;
-use crate::http::{ConnectionInfo, RequestRouter};
+use crate::config::{HttpMode, ServerConfig};
+use crate::http::RequestRouter;
+use crate::shutdown::{ShutdownTrigger, StopReason};
+use stream::Listener;
 
 /// What the server reports to its owner while it runs.
 pub enum ServerEvent {
-    /// Listening on these addresses.
-    Ready(Vec<std::net::SocketAddr>),
-    /// A shutdown began; no new connections are accepted.
-    ShuttingDown,
+    /// Listening; the addresses as the "running on" line shows them.
+    Ready(Vec<String>),
+    /// A shutdown began for this reason; no new connections are accepted.
+    ShuttingDown(StopReason),
     /// The graceful timeout passed with this many connections still open.
     GracefulTimeout(usize),
 }
@@ -63,41 +64,43 @@ fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .auto_date_header(config.date_header)
         .max_concurrent_streams(config.h2_max_concurrent_streams);
-    builder
+    match config.http {
+        HttpMode::Auto => builder,
+        HttpMode::H1 => builder.http1_only(),
+        HttpMode::H2 => builder.http2_only(),
+    }
 }
 
 /// Run the server until a signal or `stop` asks it to end; blocks the calling thread.
 pub fn serve(
     config: &ServerConfig,
     loops: Vec<Arc<JobQueue>>,
-    stop: Arc<Notify>,
+    stop: Arc<ShutdownTrigger>,
     on_event: &(dyn Fn(ServerEvent) + Sync),
 ) -> Result<(), ServeError> {
-    let std_listener =
-        listener::bind_tcp(&config.host, config.port, config.backlog).map_err(ServeError::Bind)?;
+    let std_listener = listener::bind(&config.bind, config.backlog).map_err(ServeError::Bind)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.threads)
         .thread_name("fasterapi-io")
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
-    let router = Arc::new(RequestRouter::new(config, loops));
+    let router = Arc::new(RequestRouter::new(config, loops, stop.clone()));
     let result = runtime.block_on(async move {
-        let listener = TcpListener::from_std(std_listener).map_err(ServeError::Runtime)?;
-        let local = listener.local_addr().map_err(ServeError::Runtime)?;
+        let listener = Listener::from_std(std_listener).map_err(ServeError::Runtime)?;
         let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Runtime)?;
         let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Runtime)?;
         let builder = http_builder(config);
         let graceful = GracefulShutdown::new();
-        on_event(ServerEvent::Ready(vec![local]));
+        on_event(ServerEvent::Ready(vec![listener.describe().map_err(ServeError::Runtime)?]));
         loop {
             tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        let info = ConnectionInfo { client: Some(peer), server: Some(local), scheme: "http" };
+                accepted = listener.accept(router.proxies()) => match accepted {
+                    Ok((stream, info)) => {
+                        let info = Arc::new(info);
                         let router = router.clone();
-                        let service = hyper::service::service_fn(move |req| router.clone().handle(info, req));
+                        let service =
+                            hyper::service::service_fn(move |req| router.clone().handle(info.clone(), req));
                         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                         let conn = graceful.watch(conn);
                         tokio::spawn(async move {
@@ -107,15 +110,19 @@ pub fn serve(
                     // Out of descriptors or a connection reset before accept: back off briefly.
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                 },
-                _ = interrupt.recv() => break,
-                _ = terminate.recv() => break,
-                _ = stop.notified() => break,
+                _ = interrupt.recv() => stop.trigger(StopReason::Signal),
+                _ = terminate.recv() => stop.trigger(StopReason::Signal),
+                _ = stop.triggered() => {},
+            }
+            if stop.reason().is_some() {
+                break;
             }
         }
         drop(listener);
-        on_event(ServerEvent::ShuttingDown);
+        on_event(ServerEvent::ShuttingDown(stop.reason().unwrap_or(StopReason::Requested)));
         let open = graceful.count();
         let drain = graceful.shutdown();
+        // A second signal skips the wait, as uvicorn's second CTRL+C does.
         let forced = async {
             tokio::select! {
                 _ = interrupt.recv() => {},
@@ -136,5 +143,8 @@ pub fn serve(
         Ok(())
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
+    if let crate::config::Bind::Unix(path) = &config.bind {
+        let _ = std::fs::remove_file(path);
+    }
     result
 }
