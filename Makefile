@@ -27,7 +27,7 @@ wheels: $(BIN)/maturin
 
 lint: $(BIN)/maturin
 	cargo fmt --check
-	cargo clippy --release -- -D warnings
+	cargo clippy --release --all-targets -- -D warnings
 	$(BIN)/ruff check python tests examples
 	$(BIN)/ruff format --check python tests examples
 

@@ -134,10 +134,10 @@ impl AppLoop {
         Ok(())
     }
 
-    fn start_request(slf: &Bound<'_, Self>, request: Box<NewRequest>) -> PyResult<()> {
+    fn start_request(slf: &Bound<'_, Self>, request: NewRequest) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let NewRequest { head, exchange } = *request;
+        let NewRequest { head, exchange } = request;
         let scope = http_scope(py, &head, this.root_path.bind(py), this.state.as_ref().map(|s| s.bind(py)))?;
         let access = this.access_log.as_ref().map(|_| AccessInfo {
             client: head.client.as_ref().map(Peer::display).unwrap_or_default(),
@@ -179,7 +179,7 @@ impl AppLoop {
             let result = match job {
                 LoopJob::Request(request) => {
                     let exchange = request.exchange.clone();
-                    Self::start_request(slf, request).inspect_err(|_| exchange.fail_before_start())
+                    Self::start_request(slf, *request).inspect_err(|_| exchange.fail_before_start())
                 }
                 LoopJob::Wake(id) => {
                     let cycle = slf.get().waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);

@@ -80,7 +80,9 @@ fn in_network(ip: IpAddr, base: IpAddr, prefix: u8) -> bool {
             let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
             u128::from(ip) & mask == u128::from(base) & mask
         }
-        (IpAddr::V6(ip), IpAddr::V4(_)) => ip.to_ipv4_mapped().is_some_and(|v4| in_network(v4.into(), base, prefix)),
+        (IpAddr::V6(ip), IpAddr::V4(_)) => {
+            ip.to_ipv4_mapped().is_some_and(|v4| in_network(v4.into(), base, prefix))
+        }
         _ => false,
     }
 }
@@ -220,7 +222,10 @@ mod tests {
     fn rfc7239_forwarded_wins_and_walks_right_to_left() {
         let trusted = TrustedHosts::parse("127.0.0.1, 10.0.0.0/8").unwrap();
         let h = [
-            ("forwarded", r#"for=9.9.9.9;proto=http, for="[2001:db8::7]:4711";proto=https;host=a.example, for=10.0.0.3"#),
+            (
+                "forwarded",
+                r#"for=9.9.9.9;proto=http, for="[2001:db8::7]:4711";proto=https;host=a.example, for=10.0.0.3"#,
+            ),
             ("x-forwarded-for", "5.5.5.5"),
         ];
         let fwd = read_forwarded(&trusted, headers(&h));

@@ -15,8 +15,8 @@ use hyper::body::Incoming;
 
 use super::{Peer, RequestHead, ResponseBody, TrustedHosts};
 use crate::bridge::{Exchange, InFlight, JobQueue, LoopJob, NewRequest, ResponseHead};
-use crate::shutdown::{ShutdownTrigger, StopReason};
 use crate::config::ServerConfig;
+use crate::shutdown::{ShutdownTrigger, StopReason};
 
 /// The addresses and scheme of one accepted connection.
 #[derive(Clone, Debug)]
@@ -30,7 +30,12 @@ pub struct ConnectionInfo {
 
 impl ConnectionInfo {
     /// A TCP connection from `client` to `server`.
-    pub fn tcp(client: SocketAddr, server: SocketAddr, scheme: &'static str, proxies: Option<&TrustedHosts>) -> Self {
+    pub fn tcp(
+        client: SocketAddr,
+        server: SocketAddr,
+        scheme: &'static str,
+        proxies: Option<&TrustedHosts>,
+    ) -> Self {
         let client = Peer::from_addr(client);
         let trusted_proxy = proxies.is_some_and(|p| p.contains(&client.host));
         ConnectionInfo { client: Some(client), server: Some(Peer::from_addr(server)), scheme, trusted_proxy }
@@ -251,7 +256,6 @@ impl Drop for DisconnectGuard {
         }
     }
 }
-
 
 /// uvicorn's answer when `--limit-concurrency` is exceeded.
 fn service_unavailable() -> Response<ResponseBody> {

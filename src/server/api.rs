@@ -69,10 +69,15 @@ impl Server {
             "auto" => HttpMode::Auto,
             "h1" => HttpMode::H1,
             "h2" => HttpMode::H2,
-            other => return Err(PyValueError::new_err(format!("--http: must be auto, h1 or h2, got {other:?}"))),
+            other => {
+                return Err(PyValueError::new_err(format!("--http: must be auto, h1 or h2, got {other:?}")))
+            }
         };
         let forwarded_allow_ips = TrustedHosts::parse(&forwarded_allow_ips).map_err(|bad| {
-            PyValueError::new_err(format!("--forwarded-allow-ips: {:?} is not an IP address or network", bad.0))
+            PyValueError::new_err(format!(
+                "--forwarded-allow-ips: {:?} is not an IP address or network",
+                bad.0
+            ))
         })?;
         let config = ServerConfig {
             bind,

@@ -31,7 +31,11 @@ impl std::fmt::Display for BindError {
         let reason = reason.split(" (os error").next().unwrap_or(&reason).to_lowercase();
         match self.source.raw_os_error() {
             Some(code) => {
-                write!(f, "[Errno {code}] error while attempting to bind on address {}: {reason}", self.address)
+                write!(
+                    f,
+                    "[Errno {code}] error while attempting to bind on address {}: {reason}",
+                    self.address
+                )
             }
             None => write!(f, "error while attempting to bind on address {}: {reason}", self.address),
         }

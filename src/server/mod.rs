@@ -101,11 +101,19 @@ pub fn serve(
                         let router = router.clone();
                         let service =
                             hyper::service::service_fn(move |req| router.clone().handle(info.clone(), req));
-                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                        let conn = graceful.watch(conn);
-                        tokio::spawn(async move {
-                            let _ = conn.await;
-                        });
+                        let io = TokioIo::new(stream);
+                        // hyper-util applies `--http h1|h2` only without upgrade support.
+                        if config.http == HttpMode::Auto {
+                            let conn = graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+                            tokio::spawn(async move {
+                                let _ = conn.await;
+                            });
+                        } else {
+                            let conn = graceful.watch(builder.serve_connection(io, service).into_owned());
+                            tokio::spawn(async move {
+                                let _ = conn.await;
+                            });
+                        }
                     }
                     // Out of descriptors or a connection reset before accept: back off briefly.
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,

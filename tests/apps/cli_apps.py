@@ -33,3 +33,10 @@ def create_app() -> Any:
             await _json(send, {"factory": True})
 
     return app
+
+
+async def environ_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    import os
+
+    if scope["type"] == "http":
+        await _json(send, {key: os.environ.get(key) for key in ("GREETING", "OTHER")})
