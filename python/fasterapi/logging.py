@@ -181,3 +181,26 @@ def adopt_uvicorn_names(config: dict[str, Any] | None) -> dict[str, Any]:
     if formatters:
         config["formatters"] = formatters
     return config
+
+
+ACCESS_FORMAT = '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'
+
+
+def access_log_stream(access: logging.Logger) -> Any | None:
+    """The stream access lines may be written to directly (batched, formatted by the core), when
+    the access logger is exactly our default: one plain StreamHandler, the default access format
+    without colours, no filters, no propagation. Any other configuration goes through logging."""
+    if access.propagate or access.filters or len(access.handlers) != 1:
+        return None
+    handler = access.handlers[0]
+    formatter = handler.formatter
+    if (
+        type(handler) is not logging.StreamHandler
+        or handler.filters
+        or handler.level > logging.INFO
+        or type(formatter) is not AccessFormatter
+        or formatter._fmt != ACCESS_FORMAT
+        or formatter.use_colors
+    ):
+        return None
+    return handler.stream

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from fasterapi import _fasterapi
 from fasterapi.dispatch import run_http
 from fasterapi.lifespan import Lifespan
+from fasterapi.logging import access_log_stream
 
 if TYPE_CHECKING:
     from fasterapi.config import Config
@@ -125,9 +126,18 @@ class Server:
         loop = asyncio.get_running_loop()
         core = self._make_core()
         access = logging.getLogger("fasterapi.access")
-        access_log = access.info if config.access_log and access.isEnabledFor(logging.INFO) else None
+        access_log = access_stream = None
+        if config.access_log and access.isEnabledFor(logging.INFO):
+            access_stream = access_log_stream(access)
+            access_log = None if access_stream is not None else access.info
         app_loop = core.add_loop(
-            loop, config.loaded_app, run_http, task_starter(loop), state=lifespan.state, access_log=access_log
+            loop,
+            config.loaded_app,
+            run_http,
+            task_starter(loop),
+            state=lifespan.state,
+            access_log=access_log,
+            access_stream=access_stream,
         )
         loop.add_reader(app_loop.fileno(), app_loop.drain)
         self._core = core

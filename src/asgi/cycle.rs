@@ -190,7 +190,7 @@ impl HttpCycle {
             self.drop_body = true;
         }
         if let Some(access) = &self.access {
-            self.app_loop.get().log_access(py, access, head.status.as_u16())?;
+            AppLoop::log_access(self.app_loop.bind(py), access, head.status.as_u16())?;
         }
         if self.http2 {
             head.headers.retain(|(name, _)| !is_connection_specific(name));

@@ -9,12 +9,10 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use super::AccessLog;
 use super::{Exchange, JobQueue, LoopJob, NewRequest};
 use crate::asgi::{http_scope, AccessInfo, HttpCycle};
 use crate::http::{HttpVersion, Peer};
-
-/// uvicorn's access log format; the `fasterapi.access` formatter reads these five arguments.
-const ACCESS_FORMAT: &str = "%s - \"%s %s HTTP/%s\" %d";
 
 /// One app event loop as Rust sees it. Created by `Server.add_loop`; lives on its loop thread.
 #[pyclass(frozen, module = "fasterapi._fasterapi")]
@@ -31,7 +29,7 @@ pub struct AppLoop {
     done_future: Py<PyAny>,
     state: Option<Py<PyDict>>,
     root_path: Py<PyString>,
-    access_log: Option<Py<PyAny>>,
+    access_log: Option<AccessLog>,
     /// Cycles with a pending receive or send, by exchange id.
     waiting: Mutex<HashMap<u64, Py<HttpCycle>>>,
     /// Running app tasks, by exchange id, so shutdown can cancel them.
@@ -52,7 +50,7 @@ impl AppLoop {
         start_task: Py<PyAny>,
         state: Option<Py<PyDict>>,
         root_path: &str,
-        access_log: Option<Py<PyAny>>,
+        access_log: Option<AccessLog>,
     ) -> PyResult<Self> {
         let create_future = event_loop.getattr(intern!(py, "create_future"))?;
         let done_future = create_future.call0()?;
@@ -109,29 +107,29 @@ impl AppLoop {
         drop(task);
     }
 
-    /// Write one access log line (uvicorn's format) through the `fasterapi.access` logger.
-    pub fn log_access(&self, py: Python<'_>, access: &AccessInfo, status: u16) -> PyResult<()> {
-        if let Some(log) = &self.access_log {
-            log.bind(py).call1((
-                intern!(py, ACCESS_FORMAT),
-                &access.client,
-                access.method.as_str(),
-                &access.path_with_query,
-                access.http_version,
-                status,
-            ))?;
+    /// Log one response on the access log, if it is on.
+    pub fn log_access(slf: &Bound<'_, Self>, access: &AccessInfo, status: u16) -> PyResult<()> {
+        if let Some(log) = &slf.get().access_log {
+            if log.record(slf.py(), access, status)? {
+                Self::schedule_flush(slf)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Run `flush` at the end of this loop iteration, once however many ask.
+    fn schedule_flush(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.get();
+        if !this.flush_scheduled.swap(true, Ordering::AcqRel) {
+            this.call_soon.bind(slf.py()).call1((slf.getattr(intern!(slf.py(), "flush"))?,))?;
         }
         Ok(())
     }
 
     /// Wake the stream of `exchange` at the end of this loop iteration (one call_soon per batch).
     pub fn defer_wake(slf: &Bound<'_, Self>, exchange: Arc<Exchange>) -> PyResult<()> {
-        let this = slf.get();
-        this.deferred.lock().unwrap_or_else(|e| e.into_inner()).push(exchange);
-        if !this.flush_scheduled.swap(true, Ordering::AcqRel) {
-            this.call_soon.bind(slf.py()).call1((slf.getattr(intern!(slf.py(), "flush"))?,))?;
-        }
-        Ok(())
+        slf.get().deferred.lock().unwrap_or_else(|e| e.into_inner()).push(exchange);
+        Self::schedule_flush(slf)
     }
 
     fn start_request(slf: &Bound<'_, Self>, request: NewRequest) -> PyResult<()> {
@@ -195,12 +193,16 @@ impl AppLoop {
         }
     }
 
-    /// Wake the streams whose head was deferred to the end of the loop iteration.
-    fn flush(&self) {
+    /// End of a loop iteration: wake the streams whose head was deferred, write the access log.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
         self.flush_scheduled.store(false, Ordering::Release);
         let deferred = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()));
         for exchange in deferred {
             Exchange::wake_stream(&mut exchange.lock());
+        }
+        match &self.access_log {
+            Some(log) => log.flush(py),
+            None => Ok(()),
         }
     }
 

@@ -1,12 +1,14 @@
 //! The bridge between tokio and the Python app loops: per-loop mailboxes, the per-request
 //! shared state, and the loop-side driver that turns jobs into running ASGI tasks.
 
+mod access_log;
 mod app_loop;
 mod exchange;
 mod queue;
 
 use std::sync::Arc;
 
+pub use access_log::AccessLog;
 pub use app_loop::AppLoop;
 pub use exchange::{AppAborted, Exchange, ExchangeState, InFlight, ResponseHead};
 pub use queue::LoopQueue;

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::{serve, ServeError, ServerEvent};
-use crate::bridge::{AppLoop, JobQueue};
+use crate::bridge::{AccessLog, AppLoop, JobQueue};
 use crate::config::{Bind, HttpMode, ServerConfig};
 use crate::http::TrustedHosts;
 use crate::shutdown::{ShutdownTrigger, StopReason};
@@ -104,8 +104,9 @@ impl Server {
     }
 
     /// Attach an asyncio loop. The caller must then run, on that loop's thread,
-    /// `loop.add_reader(app_loop.fileno(), app_loop.drain)`.
-    #[pyo3(signature = (event_loop, app, dispatch, start_task, state = None, access_log = None))]
+    /// `loop.add_reader(app_loop.fileno(), app_loop.drain)`. Access lines go to `access_log`
+    /// (`logger.info`) or, batched and formatted in Rust, to `access_stream` (a text stream).
+    #[pyo3(signature = (event_loop, app, dispatch, start_task, state = None, access_log = None, access_stream = None))]
     #[allow(clippy::too_many_arguments)]
     fn add_loop(
         &self,
@@ -116,7 +117,13 @@ impl Server {
         start_task: Py<PyAny>,
         state: Option<Py<PyDict>>,
         access_log: Option<Py<PyAny>>,
+        access_stream: Option<Py<PyAny>>,
     ) -> PyResult<AppLoop> {
+        let access_log = match (access_stream, access_log) {
+            (Some(stream), _) => Some(AccessLog::Stream { stream, buffer: Default::default() }),
+            (None, Some(info)) => Some(AccessLog::Logger(info)),
+            (None, None) => None,
+        };
         let queue = Arc::new(JobQueue::new()?);
         self.loops.lock().unwrap_or_else(|e| e.into_inner()).push(queue.clone());
         AppLoop::new(
