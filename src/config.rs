@@ -148,6 +148,12 @@ impl ServerConfig {
         if self.limit_max_requests == Some(0) {
             return Err(ConfigError { option: "--limit-max-requests", message: "must be at least 1".into() });
         }
+        if self.h1_max_buf_size < 8192 {
+            return Err(ConfigError {
+                option: "--h11-max-incomplete-event-size",
+                message: format!("must be at least 8192, got {}", self.h1_max_buf_size),
+            });
+        }
         if self.threads == 0 {
             return Err(ConfigError { option: "--threads", message: "must be at least 1".into() });
         }

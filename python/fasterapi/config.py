@@ -212,7 +212,7 @@ class Config:
         self.app_dir = app_dir
         self.factory = factory
         self.h11_max_incomplete_event_size = _integer(
-            "--h11-max-incomplete-event-size", h11_max_incomplete_event_size, minimum=1, allow_none=True
+            "--h11-max-incomplete-event-size", h11_max_incomplete_event_size, minimum=8192, allow_none=True
         )
         self.threads = _integer("--threads", threads, minimum=1)
         self.loaded_app: Any = None

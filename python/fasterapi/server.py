@@ -119,6 +119,7 @@ class Server:
                 None if config.timeout_graceful_shutdown is None else float(config.timeout_graceful_shutdown)
             ),
             threads=config.threads,
+            max_head_size=config.h11_max_incomplete_event_size or 65536,
         )
 
     async def _serve_http(self, lifespan: Lifespan) -> int:

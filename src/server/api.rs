@@ -31,7 +31,7 @@ impl Server {
         forwarded_allow_ips = "127.0.0.1".to_string(), limit_concurrency = None,
         limit_max_requests = None, server_header = true, date_header = true, headers = Vec::new(),
         timeout_keep_alive = 5.0, timeout_graceful_shutdown = None, threads = 1,
-        h2_max_concurrent_streams = 100
+        h2_max_concurrent_streams = 100, max_head_size = 65536
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -53,6 +53,7 @@ impl Server {
         timeout_graceful_shutdown: Option<f64>,
         threads: usize,
         h2_max_concurrent_streams: u32,
+        max_head_size: usize,
     ) -> PyResult<Self> {
         let bad = |e: crate::config::ConfigError| PyValueError::new_err(e.to_string());
         let seconds = |option: &'static str, value: f64| {
@@ -97,6 +98,7 @@ impl Server {
                 .transpose()?,
             threads,
             h2_max_concurrent_streams,
+            h1_max_buf_size: max_head_size,
             ..ServerConfig::default()
         };
         config.validate().map_err(bad)?;
