@@ -4,10 +4,11 @@
 use std::convert::Infallible;
 use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use tokio::sync::Notify;
 
 use http::{header, HeaderName, HeaderValue, Request, Response};
 use http_body_util::BodyExt;
@@ -19,13 +20,16 @@ use crate::config::ServerConfig;
 use crate::shutdown::{ShutdownTrigger, StopReason};
 
 /// The addresses and scheme of one accepted connection.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ConnectionInfo {
     pub client: Option<Peer>,
     pub server: Option<Peer>,
     pub scheme: &'static str,
     /// The peer is in `--forwarded-allow-ips`: its proxy headers are believed.
     pub trusted_proxy: bool,
+    /// Set when the first request arrives (graceful shutdown spares connections about to get one).
+    first_request: Notify,
+    has_requests: AtomicBool,
 }
 
 impl ConnectionInfo {
@@ -38,13 +42,44 @@ impl ConnectionInfo {
     ) -> Self {
         let client = Peer::from_addr(client);
         let trusted_proxy = proxies.is_some_and(|p| p.contains(&client.host));
-        ConnectionInfo { client: Some(client), server: Some(Peer::from_addr(server)), scheme, trusted_proxy }
+        Self::new(Some(client), Some(Peer::from_addr(server)), scheme, trusted_proxy)
     }
 
     /// A Unix-socket connection on `path`; its peer is trusted if `unix:` is.
     pub fn unix(path: &str, scheme: &'static str, proxies: Option<&TrustedHosts>) -> Self {
         let trusted_proxy = proxies.is_some_and(|p| p.contains("unix:"));
-        ConnectionInfo { client: None, server: Some(Peer::unix(path)), scheme, trusted_proxy }
+        Self::new(None, Some(Peer::unix(path)), scheme, trusted_proxy)
+    }
+
+    fn new(client: Option<Peer>, server: Option<Peer>, scheme: &'static str, trusted_proxy: bool) -> Self {
+        ConnectionInfo {
+            client,
+            server,
+            scheme,
+            trusted_proxy,
+            first_request: Notify::new(),
+            has_requests: AtomicBool::new(false),
+        }
+    }
+
+    /// Record that a request arrived on this connection.
+    fn request_arrived(&self) {
+        if !self.has_requests.swap(true, Ordering::AcqRel) {
+            self.first_request.notify_waiters();
+        }
+    }
+
+    /// True once any request arrived.
+    pub fn has_requests(&self) -> bool {
+        self.has_requests.load(Ordering::Acquire)
+    }
+
+    /// Resolves when the first request arrives (at once if one already has).
+    pub async fn first_request(&self) {
+        let notified = self.first_request.notified();
+        if !self.has_requests() {
+            notified.await;
+        }
     }
 }
 
@@ -119,6 +154,7 @@ impl RequestRouter {
         conn: Arc<ConnectionInfo>,
         request: Request<Incoming>,
     ) -> Result<Response<ResponseBody>, Infallible> {
+        conn.request_arrived();
         self.count_request();
         let Some(ticket) = self.admit() else {
             return Ok(service_unavailable());

@@ -2,6 +2,7 @@
 //! shuts down gracefully on SIGINT/SIGTERM or on request. The Python face is in `api`.
 
 mod api;
+mod drain;
 mod listener;
 mod stream;
 
@@ -10,7 +11,6 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::signal::unix::{signal, SignalKind};
 
 pub use api::Server;
@@ -18,8 +18,9 @@ pub use listener::BindError;
 
 use crate::bridge::JobQueue;
 use crate::config::{HttpMode, ServerConfig};
-use crate::http::RequestRouter;
+use crate::http::{ConnectionInfo, RequestRouter};
 use crate::shutdown::{ShutdownTrigger, StopReason};
+use drain::{Drain, DrainWatch};
 use stream::Listener;
 
 /// What the server reports to its owner while it runs.
@@ -91,28 +92,26 @@ pub fn serve(
         let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Runtime)?;
         let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Runtime)?;
         let builder = http_builder(config);
-        let graceful = GracefulShutdown::new();
+        let drain = Drain::new();
         on_event(ServerEvent::Ready(vec![listener.describe().map_err(ServeError::Runtime)?]));
         loop {
             tokio::select! {
                 accepted = listener.accept(router.proxies()) => match accepted {
                     Ok((stream, info)) => {
                         let info = Arc::new(info);
+                        let info_for_drain = info.clone();
                         let router = router.clone();
                         let service =
                             hyper::service::service_fn(move |req| router.clone().handle(info.clone(), req));
                         let io = TokioIo::new(stream);
+                        let watch = drain.watcher();
                         // hyper-util applies `--http h1|h2` only without upgrade support.
                         if config.http == HttpMode::Auto {
-                            let conn = graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
-                            tokio::spawn(async move {
-                                let _ = conn.await;
-                            });
+                            let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
+                            tokio::spawn(run_connection(conn, info_for_drain, watch));
                         } else {
-                            let conn = graceful.watch(builder.serve_connection(io, service).into_owned());
-                            tokio::spawn(async move {
-                                let _ = conn.await;
-                            });
+                            let conn = builder.serve_connection(io, service).into_owned();
+                            tokio::spawn(run_connection(conn, info_for_drain, watch));
                         }
                     }
                     // Out of descriptors or a connection reset before accept: back off briefly.
@@ -128,15 +127,11 @@ pub fn serve(
         }
         drop(listener);
         on_event(ServerEvent::ShuttingDown(stop.reason().unwrap_or(StopReason::Requested)));
-        let open = graceful.count();
-        let drain = graceful.shutdown();
-        // A second signal skips the wait, as uvicorn's second CTRL+C does.
-        let forced = async {
-            tokio::select! {
-                _ = interrupt.recv() => {},
-                _ = terminate.recv() => {},
-            }
-        };
+        let open = drain.open();
+        let drain = drain.shutdown();
+        // A (second) SIGINT skips the wait, as uvicorn's second CTRL+C does. SIGTERM does not:
+        // a supervisor's SIGTERM after the terminal's SIGINT must not cut requests short.
+        let forced = interrupt.recv();
         match config.timeout_graceful_shutdown {
             Some(limit) => tokio::select! {
                 _ = drain => {},
@@ -155,4 +150,27 @@ pub fn serve(
         let _ = std::fs::remove_file(path);
     }
     result
+}
+
+/// Drive one connection; when shutdown begins, let a connection that has not received a request
+/// yet take up to a short grace period to do so, then shut it down gracefully.
+async fn run_connection<C>(conn: C, info: Arc<ConnectionInfo>, mut watch: DrainWatch)
+where
+    C: hyper_util::server::graceful::GracefulConnection,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = watch.started() => {}
+    }
+    if !info.has_requests() {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = info.first_request() => {}
+            _ = tokio::time::sleep(DrainWatch::first_request_grace()) => {}
+        }
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+    drop(watch);
 }
