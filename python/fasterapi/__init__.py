@@ -21,9 +21,9 @@ __all__ = ["Config", "Server", "run", "__version__"]
 
 def run(app: Any, **kwargs: Any) -> None:
     """Serve `app` (an ASGI callable or a "module:attribute" string) like `uvicorn.run`."""
-    from fasterapi.server import Server
+    from fasterapi.server import serve_config
 
-    status = Server(Config(app, **kwargs)).run()
+    status = serve_config(Config(app, **kwargs))
     if status:
         sys.exit(status)
 

@@ -53,13 +53,40 @@ def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
 )
 @option("--uds", default=None, help="Bind to a UNIX domain socket.")
 @option("--fd", default=None, type=int, help="Bind to socket from this file descriptor.")
-@option("--reload", is_flag=True, default=False, help="Enable auto-reload (not supported yet).")
+@option("--reload", is_flag=True, default=False, help="Enable auto-reload.")
+@option(
+    "--reload-dir",
+    "reload_dirs",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Set reload directories explicitly, instead of using the current working directory.",
+)
+@option(
+    "--reload-include",
+    "reload_includes",
+    multiple=True,
+    help="Set glob patterns to include while watching for files. Includes '*.py' by default.",
+)
+@option(
+    "--reload-exclude",
+    "reload_excludes",
+    multiple=True,
+    help="Set glob patterns to exclude while watching for files. "
+    "Includes '.*, .py[cod], .sw.*, ~*' by default.",
+)
+@option(
+    "--reload-delay",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Delay between previous and next check if application needs to be reloaded.",
+)
 @option(
     "--workers",
     default=None,
     type=click.IntRange(min=1),
     help="Number of worker processes. Defaults to the $WEB_CONCURRENCY environment variable if "
-    "available, or 1.",
+    "available, or 1. Not valid with --reload.",
 )
 @option("--loop", type=click.Choice(LOOP_CHOICES), default="auto", show_default=True, help="Event loop.")
 @option(
@@ -229,6 +256,12 @@ def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
     default=False,
     help="Treat APP as an application factory, i.e. a () -> <ASGI app> callable.",
 )
+@option(
+    "--limit-max-memory",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Replace a worker whose resident memory exceeds this many MiB (with --workers).",
+)
 @option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Tokio I/O threads.")
 @click.option(
     "--version",
@@ -240,16 +273,17 @@ def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
 )
 def main(app: str, **options: Any) -> None:
     """Serve the ASGI application APP, given as "module:attribute"."""
-    options["headers"] = list(options["headers"])
+    for name in ("headers", "reload_dirs", "reload_includes", "reload_excludes"):
+        options[name] = list(options[name])
     if options["log_config"] is None:
         del options["log_config"]  # keep Config's default logging set-up
     try:
         config = Config(app, **options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    from fasterapi.server import Server
+    from fasterapi.server import serve_config
 
-    sys.exit(Server(config).run())
+    sys.exit(serve_config(config))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,7 +38,6 @@ EXIT_STARTUP_FAILURE = 3
 
 #: Options that belong to features that have not landed; setting one is an error, never ignored.
 NOT_YET = {
-    "reload": "--reload is not supported yet",
     "ssl_certfile": "TLS (--ssl-certfile) is not supported yet",
     "ssl_keyfile": "TLS (--ssl-keyfile) is not supported yet",
 }
@@ -77,6 +76,12 @@ def _integer(option: str, value: Any, *, minimum: int = 0, allow_none: bool = Fa
     return value
 
 
+def _strings(value: list[str] | tuple[str, ...] | str | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 def _forwarded_allow_ips(value: str | list[str] | None) -> str:
     if value is None:
         value = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
@@ -113,7 +118,12 @@ class Config:
         lifespan: str = "auto",
         interface: str = "auto",
         reload: bool = False,
+        reload_dirs: list[str] | str | None = None,
+        reload_includes: list[str] | str | None = None,
+        reload_excludes: list[str] | str | None = None,
+        reload_delay: float = 0.25,
         workers: int | None = None,
+        limit_max_memory: int | None = None,
         env_file: str | os.PathLike[str] | None = None,
         log_config: dict[str, Any]
         | str
@@ -171,11 +181,27 @@ class Config:
         self.lifespan = _choice("--lifespan", lifespan, LIFESPAN_MODES)
         self.interface = _choice("--interface", interface, INTERFACES)
         self.reload = bool(reload)
-        self.web_concurrency = os.environ.get("WEB_CONCURRENCY")
-        self.workers = _integer("--workers", 1 if workers is None else workers, minimum=1)
-        if self.workers > 1:
-            raise ValueError(f"--workers {self.workers} is not supported yet; run one process per core")
-        requested = {"reload": reload, "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile}
+        self.reload_dirs = _strings(reload_dirs)
+        self.reload_includes = _strings(reload_includes)
+        self.reload_excludes = _strings(reload_excludes)
+        self.reload_delay = _number("--reload-delay", reload_delay)
+        for directory in self.reload_dirs:
+            if not os.path.isdir(directory):
+                raise ValueError(f"--reload-dir: {directory!r} is not a directory")
+        if workers is None:
+            workers = int(os.environ.get("WEB_CONCURRENCY", "1") or "1")
+        self.workers = _integer("--workers", workers, minimum=1)
+        self.limit_max_memory = _integer("--limit-max-memory", limit_max_memory, minimum=1, allow_none=True)
+        if self.reload and self.workers > 1:
+            logger.warning('"workers" flag is ignored when reloading is enabled.')
+            self.workers = 1
+        if (self.reload or self.workers > 1) and not isinstance(app, str):
+            raise ValueError(
+                "You must pass the application as an import string to enable 'reload' or 'workers'."
+            )
+        if self.reload and importlib.util.find_spec("watchfiles") is None:
+            raise ValueError("--reload needs the watchfiles package: pip install watchfiles")
+        requested = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile}
         for name, message in NOT_YET.items():
             if requested[name]:
                 raise ValueError(message)
@@ -288,12 +314,12 @@ class Config:
         logger.log(TRACE_LOG_LEVEL, "Logging configured at level %s", self.log_level)
         self._warn_inactive_options()
 
+    @property
+    def supervised(self) -> bool:
+        """Run under a supervisor process (worker processes or reloading)."""
+        return self.reload or self.workers > 1
+
     def _warn_inactive_options(self) -> None:
-        if self.web_concurrency not in (None, "", "1"):
-            logger.warning(
-                "WEB_CONCURRENCY=%s is not used yet: worker processes have not landed; serving with one.",
-                self.web_concurrency,
-            )
         for name in WS_TUNING:
             if getattr(self, name) != WS_DEFAULTS[name]:
                 option = "--" + name.replace("_", "-")

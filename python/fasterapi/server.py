@@ -48,6 +48,15 @@ def task_starter(loop: asyncio.AbstractEventLoop) -> Callable[[Coroutine[Any, An
     return loop.create_task
 
 
+def serve_config(config: Config) -> int:
+    """Serve `config` in this process, or under a supervisor for --workers N / --reload."""
+    if config.supervised:
+        from fasterapi.supervisor import Supervisor
+
+        return Supervisor(config).run()
+    return Server(config).run()
+
+
 class Server:
     """Serve `config`'s app until SIGINT/SIGTERM, `--limit-max-requests` or `shutdown()`."""
 
@@ -56,6 +65,12 @@ class Server:
         self.should_exit = False
         self._core: Any = None
         self._timed_out = False
+        #: Called (from the core's thread) once the server listens; the supervisor's workers use it.
+        self.on_ready: Callable[[], None] | None = None
+        #: Called with the app event loop once it exists; workers answer health checks through it.
+        self.on_loop: Callable[[asyncio.AbstractEventLoop], None] | None = None
+        #: Log the "running on" line (a supervisor logs it once for all its workers instead).
+        self.announce = True
 
     def shutdown(self) -> None:
         """Ask a running server to stop gracefully (thread-safe)."""
@@ -71,6 +86,8 @@ class Server:
         loop = new_event_loop(self.config.use_uvloop)
         thread = threading.Thread(target=loop.run_forever, name="fasterapi-loop-0", daemon=True)
         thread.start()
+        if self.on_loop is not None:
+            self.on_loop(loop)
         previous = _quiet_python_signal_handlers()
         try:
             return asyncio.run_coroutine_threadsafe(self.serve(), loop).result()
@@ -148,8 +165,10 @@ class Server:
 
         def on_event(name: str, value: Any) -> None:
             if name == "ready":
-                for address in value:
+                for address in value if self.announce else ():
                     logger.info("fasterapi running on %s (Press CTRL+C to quit)", address)
+                if self.on_ready is not None:
+                    self.on_ready()
             elif name == "shutdown":
                 if value == "request_limit":
                     logger.warning("Maximum request limit of %d exceeded. Terminating process.", limit)
