@@ -18,6 +18,21 @@ pub enum HttpMode {
     H2,
 }
 
+impl HttpMode {
+    /// The `--http` value: `auto`, `h1` or `h2`.
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value {
+            "auto" => Ok(HttpMode::Auto),
+            "h1" => Ok(HttpMode::H1),
+            "h2" => Ok(HttpMode::H2),
+            other => Err(ConfigError {
+                option: "--http",
+                message: format!("must be auto, h1 or h2, got {other:?}"),
+            }),
+        }
+    }
+}
+
 /// Where to listen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Bind {
@@ -68,6 +83,8 @@ pub struct ServerConfig {
     pub h1_max_buf_size: usize,
     /// Concurrent streams a client may open on one HTTP/2 connection.
     pub h2_max_concurrent_streams: u32,
+    /// How long a client may take to complete the TLS handshake.
+    pub tls_handshake_timeout: Duration,
 }
 
 /// A configuration value that cannot be used.
@@ -108,6 +125,7 @@ impl Default for ServerConfig {
             threads: 1,
             h1_max_buf_size: 64 * 1024,
             h2_max_concurrent_streams: 100,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -7,12 +7,14 @@ mod config;
 mod http;
 mod server;
 mod shutdown;
+mod tls;
 
 use pyo3::prelude::*;
 
 #[pymodule]
 fn _fasterapi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Server>()?;
+    m.add_class::<server::TlsConfig>()?;
     m.add_class::<bridge::AppLoop>()?;
     m.add_class::<asgi::HttpCycle>()?;
     m.add("ClientDisconnected", m.py().get_type::<asgi::ClientDisconnected>())?;

@@ -45,6 +45,7 @@ class ServerProcess:
         self._reader.start()
         self.port: int | None = None
         self.host = "127.0.0.1"
+        self.scheme = "http"
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -88,12 +89,13 @@ class ServerProcess:
         match = self.wait_for_line(RUNNING, timeout)
         self.port = int(match["port"])
         self.host = match["host"].strip("[]")
+        self.scheme = match["scheme"]
         return self
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     def signal(self, sig: int) -> None:
         if self.proc.poll() is None:

@@ -216,3 +216,32 @@ def _body(url: str) -> str | None:
         return httpx.get(url, timeout=2).text
     except httpx.HTTPError:
         return None
+
+
+LOOP_APP = "tests.apps.loop_apps:app"
+
+
+def test_loops_spread_requests_each_with_its_own_lifespan(start_server):
+    srv = start_server(LOOP_APP, "--loops", "3")
+    with httpx.Client() as client:
+        replies = [client.get(srv.url).text.split() for _ in range(12)]
+    served_by = {thread for thread, _, _ in replies}
+    assert served_by == {"fasterapi-loop-0", "fasterapi-loop-1", "fasterapi-loop-2"}
+    # Each request sees the lifespan state made on its own loop, and startup ran once per loop.
+    assert all(thread == lifespan_thread for thread, lifespan_thread, _ in replies)
+    assert {startups for _, _, startups in replies} == {"3"}
+    srv.stop()
+    assert srv.output.count("Application shutdown complete.") == 3
+
+
+def test_a_loop_stuck_in_a_blocking_handler_does_not_hold_up_other_requests(start_server):
+    srv = start_server(LOOP_APP, "--loops", "2")
+    blocked = threading.Thread(target=httpx.get, args=(f"{srv.url}/block",), kwargs={"timeout": 10})
+    blocked.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    with httpx.Client() as client:
+        for _ in range(5):
+            assert client.get(srv.url, timeout=10).status_code == 200
+    assert time.monotonic() - started < 1.0, "requests were queued behind the blocked loop"
+    blocked.join()

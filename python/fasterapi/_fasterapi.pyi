@@ -28,14 +28,37 @@ class AppLoop:
     def cancel_all(self) -> int: ...
     def __len__(self) -> int: ...
 
+class TlsConfig:
+    """Checked `--ssl-*` options; raises ValueError naming the option and file."""
+
+    def __init__(
+        self,
+        certfile: str,
+        *,
+        keyfile: str | None = None,
+        password: str | None = None,
+        ca_certs: str | None = None,
+        cert_reqs: int = 0,
+        ciphers: str = "TLSv1",
+        tls12_only: bool = False,
+        http: str = "auto",
+    ) -> None: ...
+
 class Server:
     def __init__(
         self,
         *,
         host: str = "127.0.0.1",
         port: int = 8000,
+        uds: str | None = None,
+        fd: int | None = None,
         backlog: int = 2048,
+        http: str = "auto",
         root_path: str = "",
+        proxy_headers: bool = True,
+        forwarded_allow_ips: str = "127.0.0.1",
+        limit_concurrency: int | None = None,
+        limit_max_requests: int | None = None,
         server_header: bool = True,
         date_header: bool = True,
         headers: list[tuple[str, str]] = ...,
@@ -43,6 +66,9 @@ class Server:
         timeout_graceful_shutdown: float | None = None,
         threads: int = 1,
         h2_max_concurrent_streams: int = 100,
+        max_head_size: int = 65536,
+        tls: TlsConfig | None = None,
+        tls_handshake_timeout: float = 10.0,
     ) -> None: ...
     def add_loop(
         self,
@@ -52,6 +78,7 @@ class Server:
         start_task: Callable[[Coroutine[Any, Any, None]], Any],
         state: dict[str, Any] | None = None,
         access_log: Callable[..., None] | None = None,
+        access_stream: Any = None,
     ) -> AppLoop: ...
     def serve(self, on_event: Callable[[str, Any], None]) -> None: ...
     def shutdown(self) -> None: ...

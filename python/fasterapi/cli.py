@@ -12,7 +12,15 @@ from typing import Any
 
 import click
 
-from fasterapi.config import HTTP_CHOICES, INTERFACES, LIFESPAN_MODES, LOOP_CHOICES, WS_CHOICES, Config
+from fasterapi.config import (
+    HTTP_CHOICES,
+    INTERFACES,
+    LIFESPAN_MODES,
+    LOOP_CHOICES,
+    SSL_PROTOCOL_TLS_SERVER,
+    WS_CHOICES,
+    Config,
+)
 from fasterapi.logging import LOG_LEVELS
 
 
@@ -229,8 +237,38 @@ def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
     show_default=True,
     help="Seconds to wait for a worker to respond.",
 )
-@option("--ssl-keyfile", type=str, default=None, help="SSL key file (not supported yet).")
-@option("--ssl-certfile", type=str, default=None, help="SSL certificate file (not supported yet).")
+@option("--ssl-keyfile", type=str, default=None, help="SSL key file (PEM).")
+@option("--ssl-certfile", type=str, default=None, help="SSL certificate file (PEM, with its chain).")
+@option("--ssl-keyfile-password", type=str, default=None, help="SSL keyfile password (encrypted PKCS#8).")
+@option(
+    "--ssl-version",
+    type=int,
+    default=SSL_PROTOCOL_TLS_SERVER,
+    show_default=True,
+    help="SSL version to use (see stdlib ssl module's): 17/2 = TLS 1.2 and 1.3, 5 = TLS 1.2 only.",
+)
+@option(
+    "--ssl-cert-reqs",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Whether client certificate is required (see stdlib ssl module's): 0 none, 1 optional, 2 required.",
+)
+@option("--ssl-ca-certs", type=str, default=None, help="CA certificates file (PEM) for client certificates.")
+@option(
+    "--ssl-ciphers",
+    type=str,
+    default="TLSv1",
+    show_default=True,
+    help="Ciphers to use: TLSv1 for all, or a ':'-separated list of OpenSSL or rustls suite names.",
+)
+@option(
+    "--ssl-handshake-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds a client may take to complete the TLS handshake.",
+)
 @option(
     "--header",
     "headers",
@@ -263,6 +301,14 @@ def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
     help="Replace a worker whose resident memory exceeds this many MiB (with --workers).",
 )
 @option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Tokio I/O threads.")
+@option(
+    "--loops",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="App event loops per worker, each on its own thread with its own lifespan; requests are spread "
+    "across them.",
+)
 @click.option(
     "--version",
     is_flag=True,

@@ -33,14 +33,11 @@ INTERFACES = ("auto", "asgi3", "asgi2")
 HTTP_CHOICES = ("auto", "h1", "h2", "h11", "httptools")
 WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio", "wsproto")
 SSL_CERT_REQS = (0, 1, 2)
+#: `ssl.PROTOCOL_TLS_SERVER` (uvicorn's default), `ssl.PROTOCOL_TLS`, `ssl.PROTOCOL_TLSv1_2`.
+SSL_PROTOCOL_TLS_SERVER = 17
+SSL_VERSIONS = {17: "all", 2: "all", 5: "tls12"}
 
 EXIT_STARTUP_FAILURE = 3
-
-#: Options that belong to features that have not landed; setting one is an error, never ignored.
-NOT_YET = {
-    "ssl_certfile": "TLS (--ssl-certfile) is not supported yet",
-    "ssl_keyfile": "TLS (--ssl-keyfile) is not supported yet",
-}
 
 #: WebSocket tuning options: accepted so deployment files keep working; they take effect once
 #: WebSocket support lands and a warning says so meanwhile.
@@ -145,13 +142,20 @@ class Config:
         timeout_keep_alive: float = 5,
         timeout_graceful_shutdown: float | None = None,
         timeout_worker_healthcheck: float = 5,
-        ssl_keyfile: str | None = None,
-        ssl_certfile: str | None = None,
+        ssl_keyfile: str | os.PathLike[str] | None = None,
+        ssl_certfile: str | os.PathLike[str] | None = None,
+        ssl_keyfile_password: str | None = None,
+        ssl_version: int = SSL_PROTOCOL_TLS_SERVER,
+        ssl_cert_reqs: int = 0,
+        ssl_ca_certs: str | os.PathLike[str] | None = None,
+        ssl_ciphers: str = "TLSv1",
+        ssl_handshake_timeout: float = 10.0,
         headers: list[tuple[str, str]] | list[str] | None = None,
         app_dir: str | None = ".",
         factory: bool = False,
         h11_max_incomplete_event_size: int | None = None,
         threads: int = 1,
+        loops: int = 1,
     ) -> None:
         self.app = app
         self.host = host
@@ -201,10 +205,21 @@ class Config:
             )
         if self.reload and importlib.util.find_spec("watchfiles") is None:
             raise ValueError("--reload needs the watchfiles package: pip install watchfiles")
-        requested = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile}
-        for name, message in NOT_YET.items():
-            if requested[name]:
-                raise ValueError(message)
+        if ssl_keyfile and not ssl_certfile:
+            raise ValueError("--ssl-keyfile needs --ssl-certfile")
+        if ssl_version not in SSL_VERSIONS:
+            raise ValueError(
+                f"--ssl-version {ssl_version} is not supported: TLS 1.2 and 1.3 only "
+                "(17 or 2 for both, 5 for TLS 1.2 only)"
+            )
+        _choice("--ssl-cert-reqs", ssl_cert_reqs, SSL_CERT_REQS)
+        self.ssl_keyfile_password = ssl_keyfile_password
+        self.ssl_version = ssl_version
+        self.ssl_cert_reqs = ssl_cert_reqs
+        self.ssl_ca_certs = None if ssl_ca_certs is None else os.fspath(ssl_ca_certs)
+        self.ssl_ciphers = ssl_ciphers
+        self.ssl_handshake_timeout = _number("--ssl-handshake-timeout", ssl_handshake_timeout, minimum=0.1)
+        self.tls: Any = None
         self.env_file = env_file
         self.log_config = log_config
         if isinstance(log_level, str):
@@ -232,8 +247,8 @@ class Config:
             "--timeout-graceful-shutdown", timeout_graceful_shutdown, allow_none=True
         )
         self.timeout_worker_healthcheck = _number("--timeout-worker-healthcheck", timeout_worker_healthcheck)
-        self.ssl_keyfile = ssl_keyfile
-        self.ssl_certfile = ssl_certfile
+        self.ssl_keyfile = None if ssl_keyfile is None else os.fspath(ssl_keyfile)
+        self.ssl_certfile = None if ssl_certfile is None else os.fspath(ssl_certfile)
         self.headers = [self._header(h) for h in (headers or [])]
         self.app_dir = app_dir
         self.factory = factory
@@ -241,6 +256,7 @@ class Config:
             "--h11-max-incomplete-event-size", h11_max_incomplete_event_size, minimum=8192, allow_none=True
         )
         self.threads = _integer("--threads", threads, minimum=1)
+        self.loops = _integer("--loops", loops, minimum=1)
         self.loaded_app: Any = None
         if self.env_file is not None:
             load_env_file(self.env_file)
@@ -265,7 +281,29 @@ class Config:
 
     @property
     def is_ssl(self) -> bool:
-        return False
+        return bool(self.ssl_certfile)
+
+    def load_tls(self) -> Any:
+        """Read and check the certificate and key: one clear line and exit status 3 if they cannot be
+        used, before anything binds. Returns the core's TlsConfig (None without TLS)."""
+        if not self.is_ssl:
+            return None
+        from fasterapi import _fasterapi
+
+        try:
+            return _fasterapi.TlsConfig(
+                self.ssl_certfile,
+                keyfile=self.ssl_keyfile,
+                password=self.ssl_keyfile_password,
+                ca_certs=self.ssl_ca_certs,
+                cert_reqs=self.ssl_cert_reqs,
+                ciphers=self.ssl_ciphers,
+                tls12_only=SSL_VERSIONS[self.ssl_version] == "tls12",
+                http=self.http,
+            )
+        except ValueError as exc:
+            logger.error("Cannot use the TLS configuration: %s", exc)
+            sys.exit(EXIT_STARTUP_FAILURE)
 
     @property
     def effective_max_requests(self) -> int | None:
@@ -326,7 +364,9 @@ class Config:
                 logger.warning("%s has no effect yet: WebSocket support has not landed.", option)
 
     def load(self) -> None:
-        """Import the app (exit status 3 with one clear line on failure) and adapt ASGI 2."""
+        """Check TLS files, import the app (exit status 3 with one clear line on either failure) and
+        adapt ASGI 2."""
+        self.tls = self.load_tls()
         if self.app_dir is not None:
             sys.path.insert(0, os.path.abspath(self.app_dir))
         try:

@@ -57,6 +57,70 @@ def serve_config(config: Config) -> int:
     return Server(config).run()
 
 
+class LoopThread:
+    """An event loop running forever on its own thread, until `stop()`."""
+
+    def __init__(self, use_uvloop: bool, index: int) -> None:
+        self.loop = new_event_loop(use_uvloop)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name=f"fasterapi-loop-{index}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+class AppLoopSlot:
+    """One app event loop of this process: its own lifespan (so loop-bound resources such as
+    connection pools made at startup stay on the loop that uses them) and its link to the core."""
+
+    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.loop = loop
+        self.lifespan: Lifespan | None = None
+        self.app_loop: Any = None
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+        """Run `coro` on this slot's loop; awaitable from any other running loop."""
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    async def start(self, core: Any, access_log: Any, access_stream: Any) -> bool:
+        """Run lifespan startup and attach to the core; False if startup failed."""
+        config = self.config
+        self.lifespan = Lifespan(config.loaded_app, config.lifespan)
+        if not await self.lifespan.startup():
+            return False
+        self.app_loop = core.add_loop(
+            self.loop,
+            config.loaded_app,
+            run_http,
+            task_starter(self.loop),
+            state=self.lifespan.state,
+            access_log=access_log,
+            access_stream=access_stream,
+        )
+        self.loop.add_reader(self.app_loop.fileno(), self.app_loop.drain)
+        return True
+
+    def running(self) -> int:
+        return 0 if self.app_loop is None else len(self.app_loop)
+
+    async def finish(self, wait: bool) -> None:
+        """Detach from the core, let (or, if not `wait`, make) the remaining requests end, and
+        run lifespan shutdown."""
+        if self.app_loop is not None:
+            self.loop.remove_reader(self.app_loop.fileno())
+            if wait and len(self.app_loop):
+                await _wait_for_tasks(self.app_loop, self.config.timeout_graceful_shutdown)
+            self.app_loop.cancel_all()
+        if self.lifespan is not None:
+            await self.lifespan.shutdown()
+
+
 class Server:
     """Serve `config`'s app until SIGINT/SIGTERM, `--limit-max-requests` or `shutdown()`."""
 
@@ -67,8 +131,8 @@ class Server:
         self._timed_out = False
         #: Called (from the core's thread) once the server listens; the supervisor's workers use it.
         self.on_ready: Callable[[], None] | None = None
-        #: Called with the app event loop once it exists; workers answer health checks through it.
-        self.on_loop: Callable[[asyncio.AbstractEventLoop], None] | None = None
+        #: Called with the app event loops once they exist; workers answer health checks through them.
+        self.on_loops: Callable[[list[asyncio.AbstractEventLoop]], None] | None = None
         #: Log the "running on" line (a supervisor logs it once for all its workers instead).
         self.announce = True
 
@@ -83,35 +147,52 @@ class Server:
         self.config.configure_logging()
         if not self.config.loaded:
             self.config.load()  # may exit with status 3, before any thread exists
-        loop = new_event_loop(self.config.use_uvloop)
-        thread = threading.Thread(target=loop.run_forever, name="fasterapi-loop-0", daemon=True)
-        thread.start()
-        if self.on_loop is not None:
-            self.on_loop(loop)
+        main = LoopThread(self.config.use_uvloop, 0)
         previous = _quiet_python_signal_handlers()
         try:
-            return asyncio.run_coroutine_threadsafe(self.serve(), loop).result()
+            return asyncio.run_coroutine_threadsafe(self.serve(), main.loop).result()
         finally:
             _restore_signal_handlers(previous)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            if not thread.is_alive():
-                loop.close()
+            main.stop()
 
     async def serve(self) -> int:
-        """Serve on the running event loop; returns the exit status."""
+        """Serve on the running event loop (plus `--loops - 1` loops of its own); returns the exit
+        status."""
         config = self.config
         if not config.loaded:
             config.configure_logging()
             config.load()
         pid = os.getpid()
         logger.info("Started server process [%d]", pid)
-        lifespan = Lifespan(config.loaded_app, config.lifespan)
-        if not await lifespan.startup():
-            return EXIT_STARTUP_FAILED
-        status = await self._serve_http(lifespan)
-        await lifespan.shutdown()
-        logger.info("Finished server process [%d]", pid)
+        extra = [LoopThread(config.use_uvloop, index) for index in range(1, config.loops)]
+        slots = [AppLoopSlot(config, asyncio.get_running_loop())]
+        slots += [AppLoopSlot(config, thread.loop) for thread in extra]
+        if self.on_loops is not None:
+            self.on_loops([slot.loop for slot in slots])
+        try:
+            return await self._serve_slots(slots)
+        finally:
+            for thread in extra:
+                thread.stop()
+            logger.info("Finished server process [%d]", pid)
+
+    async def _serve_slots(self, slots: list[AppLoopSlot]) -> int:
+        config = self.config
+        core = self._make_core()
+        access = logging.getLogger("fasterapi.access")
+        access_log = access_stream = None
+        if config.access_log and access.isEnabledFor(logging.INFO):
+            access_stream = access_log_stream(access)
+            access_log = None if access_stream is not None else access.info
+        started = []
+        for slot in slots:  # one after the other, so startup logs and failures read clearly
+            ok = await slot.run(slot.start(core, access_log, access_stream))
+            started.append(slot)
+            if not ok:
+                await asyncio.gather(*(s.run(s.finish(wait=False)) for s in started[:-1]))
+                return EXIT_STARTUP_FAILED
+        status = await self._serve_http(core, slots)
+        await asyncio.gather(*(slot.run(slot.finish(wait=not self._timed_out)) for slot in slots))
         return status
 
     def _make_core(self) -> Any:
@@ -137,31 +218,17 @@ class Server:
             ),
             threads=config.threads,
             max_head_size=config.h11_max_incomplete_event_size or 65536,
+            tls=config.tls,
+            tls_handshake_timeout=config.ssl_handshake_timeout,
         )
 
-    async def _serve_http(self, lifespan: Lifespan) -> int:
-        config = self.config
+    async def _serve_http(self, core: Any, slots: list[AppLoopSlot]) -> int:
+        """Run the core on an executor thread until it has shut down and drained."""
         loop = asyncio.get_running_loop()
-        core = self._make_core()
-        access = logging.getLogger("fasterapi.access")
-        access_log = access_stream = None
-        if config.access_log and access.isEnabledFor(logging.INFO):
-            access_stream = access_log_stream(access)
-            access_log = None if access_stream is not None else access.info
-        app_loop = core.add_loop(
-            loop,
-            config.loaded_app,
-            run_http,
-            task_starter(loop),
-            state=lifespan.state,
-            access_log=access_log,
-            access_stream=access_stream,
-        )
-        loop.add_reader(app_loop.fileno(), app_loop.drain)
         self._core = core
         if self.should_exit:
             core.shutdown()
-        limit = config.limit_max_requests
+        limit = self.config.limit_max_requests
 
         def on_event(name: str, value: Any) -> None:
             if name == "ready":
@@ -173,9 +240,15 @@ class Server:
                 if value == "request_limit":
                     logger.warning("Maximum request limit of %d exceeded. Terminating process.", limit)
                 logger.info("Shutting down")
+            elif name == "certificates_reloaded":
+                if value is None:
+                    logger.info("Received SIGHUP: TLS certificate and key reloaded.")
+                else:
+                    logger.error("Received SIGHUP: kept the old TLS certificate: %s", value)
             elif name == "graceful_timeout":
                 self._timed_out = True
-                logger.error("Cancel %d running task(s), timeout graceful shutdown exceeded", len(app_loop))
+                running = sum(slot.running() for slot in slots)
+                logger.error("Cancel %d running task(s), timeout graceful shutdown exceeded", running)
 
         previous = _quiet_python_signal_handlers()
         try:
@@ -186,11 +259,8 @@ class Server:
         finally:
             _restore_signal_handlers(previous)
             self._core = None
-            loop.remove_reader(app_loop.fileno())
-            if len(app_loop) and not self._timed_out:
+            if not self._timed_out and any(slot.running() for slot in slots):
                 logger.info("Waiting for background tasks to complete. (CTRL+C to force quit)")
-                await _wait_for_tasks(app_loop, config.timeout_graceful_shutdown)
-            app_loop.cancel_all()
         return EXIT_OK
 
 

@@ -69,12 +69,13 @@ def bind_socket(config: Config) -> socket.socket:
     return sock
 
 
-def describe(sock: socket.socket) -> str:
+def describe(sock: socket.socket, tls: bool) -> str:
     address = sock.getsockname()
     if isinstance(address, str):
         return f"unix socket {address}"
     host, port = address[0], address[1]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 @dataclass
@@ -114,12 +115,13 @@ class Supervisor:
     def run(self) -> int:
         self.config.configure_logging()
         logger.info("Started parent process [%d]", os.getpid())
+        self.config.load_tls()  # exits with status 3 on a bad certificate or key, before binding
         try:
             self.sock = bind_socket(self.config)
         except OSError as exc:
             logger.error("%s", exc.strerror or exc)
             return 1
-        logger.info("fasterapi running on %s (Press CTRL+C to quit)", describe(self.sock))
+        logger.info("fasterapi running on %s (Press CTRL+C to quit)", describe(self.sock, self.config.is_ssl))
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
         if self.config.reload:

@@ -27,14 +27,14 @@ def run_worker(config: Config, listener: socket.socket, channel: Connection) -> 
     server = Server(config)
     server.announce = False
     server.on_ready = lambda: channel.send(READY)
-    server.on_loop = lambda loop: threading.Thread(
-        target=_answer_pings, args=(channel, loop), name="fasterapi-health", daemon=True
+    server.on_loops = lambda loops: threading.Thread(
+        target=_answer_pings, args=(channel, loops), name="fasterapi-health", daemon=True
     ).start()
     sys.exit(server.run())
 
 
-def _answer_pings(channel: Connection, loop: asyncio.AbstractEventLoop) -> None:
-    """Reply to each ping once the event loop has run a callback: a blocked loop does not answer."""
+def _answer_pings(channel: Connection, loops: list[asyncio.AbstractEventLoop]) -> None:
+    """Reply to each ping once every event loop has run a callback: a blocked loop does not answer."""
     while True:
         try:
             message = channel.recv()
@@ -42,12 +42,13 @@ def _answer_pings(channel: Connection, loop: asyncio.AbstractEventLoop) -> None:
             return
         if message != PING:
             continue
-        alive = threading.Event()
+        alive = [threading.Event() for _ in loops]
         try:
-            loop.call_soon_threadsafe(alive.set)
-        except RuntimeError:  # the loop is closed: we are exiting
+            for loop, event in zip(loops, alive, strict=True):
+                loop.call_soon_threadsafe(event.set)
+        except RuntimeError:  # a loop is closed: we are exiting
             return
-        if alive.wait(timeout=60):
+        if all(event.wait(timeout=60) for event in alive):
             try:
                 channel.send(PONG)
             except OSError:

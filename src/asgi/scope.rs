@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::http::{Peer, RequestHead};
+use crate::tls::TlsInfo;
 
 /// The HTTP spec version we implement: 2.4 adds `send` raising `OSError` after a disconnect.
 pub const HTTP_SPEC_VERSION: &str = "2.4";
@@ -67,6 +68,23 @@ pub fn http_scope<'py>(
     if let Some(state) = state {
         scope.set_item(intern!(py, "state"), state.copy()?)?;
     }
-    scope.set_item(intern!(py, "extensions"), PyDict::new(py))?;
+    let extensions = PyDict::new(py);
+    if let Some(tls) = &head.tls {
+        extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
+    }
+    scope.set_item(intern!(py, "extensions"), extensions)?;
     Ok(scope)
+}
+
+/// The ASGI `tls` extension: certificates as PEM text, version and cipher suite as IANA numbers.
+fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyDict>> {
+    let ext = PyDict::new(py);
+    ext.set_item("server_cert", &*tls.server_cert)?;
+    ext.set_item("client_cert_chain", PyList::new(py, &tls.client_cert_chain)?)?;
+    ext.set_item("client_cert_name", tls.client_cert_name.as_deref())?;
+    // rustls ends the handshake when a required certificate is bad: one that got here is valid.
+    ext.set_item("client_cert_error", py.None())?;
+    ext.set_item("tls_version", tls.tls_version)?;
+    ext.set_item("cipher_suite", tls.cipher_suite)?;
+    Ok(ext)
 }

@@ -89,7 +89,8 @@ pub struct Exchange {
     queue: Arc<LoopQueue<LoopJob>>,
     /// Bytes the app may queue before `send` waits.
     pub high_water: usize,
-    _in_flight: InFlight,
+    /// Its places among the server's and its loop's requests in flight.
+    _in_flight: [InFlight; 2],
 }
 
 impl Exchange {
@@ -98,7 +99,7 @@ impl Exchange {
         queue: Arc<LoopQueue<LoopJob>>,
         high_water: usize,
         body_complete: bool,
-        in_flight: InFlight,
+        in_flight: [InFlight; 2],
     ) -> Self {
         let state = ExchangeState {
             body: RequestBody { chunks: VecDeque::new(), complete: body_complete },
@@ -268,7 +269,8 @@ mod tests {
 
     fn exchange(high_water: usize) -> (Arc<LoopQueue<LoopJob>>, Exchange) {
         let queue = Arc::new(LoopQueue::new().unwrap());
-        let ex = Exchange::new(7, queue.clone(), high_water, false, InFlight::take(&Default::default()));
+        let in_flight = [InFlight::take(&Default::default()), InFlight::take(&Default::default())];
+        let ex = Exchange::new(7, queue.clone(), high_water, false, in_flight);
         (queue, ex)
     }
 

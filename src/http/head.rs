@@ -8,6 +8,9 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{header, Method, Version};
 
+use super::ConnectionInfo;
+use crate::tls::TlsInfo;
+
 /// Which HTTP version carried the request, as the ASGI scope spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HttpVersion {
@@ -50,6 +53,8 @@ pub struct RequestHead {
     pub client: Option<Peer>,
     pub server: Option<Peer>,
     pub scheme: &'static str,
+    /// The TLS session, for the scope's `tls` extension.
+    pub tls: Option<Arc<TlsInfo>>,
 }
 
 /// One end of a connection as the scope shows it: `(host, port)`, or `(path, None)` for a Unix
@@ -80,7 +85,7 @@ impl Peer {
 
 impl RequestHead {
     /// Build the head of a request received on a connection between `client` and `server`.
-    pub fn new(parts: &Parts, client: Option<Peer>, server: Option<Peer>, scheme: &'static str) -> Self {
+    pub fn new(parts: &Parts, conn: &ConnectionInfo) -> Self {
         let version = HttpVersion::from_http(parts.version);
         let (raw_path, query) = split_target(&parts.uri);
         let mut headers = Vec::with_capacity(parts.headers.len() + 1);
@@ -98,9 +103,10 @@ impl RequestHead {
             raw_path,
             query,
             headers,
-            client,
-            server,
-            scheme,
+            client: conn.client.clone(),
+            server: conn.server.clone(),
+            scheme: conn.scheme,
+            tls: conn.tls.clone(),
         }
     }
 
@@ -167,7 +173,7 @@ mod tests {
 
     fn head_for(req: http::Request<()>) -> RequestHead {
         let (parts, _) = req.into_parts();
-        RequestHead::new(&parts, None, None, "http")
+        RequestHead::new(&parts, &ConnectionInfo::unix("/tmp/test.sock", None))
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::{Peer, RequestHead, ResponseBody, TrustedHosts};
 use crate::bridge::{Exchange, InFlight, JobQueue, LoopJob, NewRequest, ResponseHead};
 use crate::config::ServerConfig;
 use crate::shutdown::{ShutdownTrigger, StopReason};
+use crate::tls::TlsInfo;
 
 /// The addresses and scheme of one accepted connection.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub struct ConnectionInfo {
     pub client: Option<Peer>,
     pub server: Option<Peer>,
     pub scheme: &'static str,
+    /// The TLS session, once the handshake is done (`scheme` is then `https`).
+    pub tls: Option<Arc<TlsInfo>>,
     /// The peer is in `--forwarded-allow-ips`: its proxy headers are believed.
     pub trusted_proxy: bool,
     /// Set when the first request arrives (graceful shutdown spares connections about to get one).
@@ -34,32 +37,34 @@ pub struct ConnectionInfo {
 
 impl ConnectionInfo {
     /// A TCP connection from `client` to `server`.
-    pub fn tcp(
-        client: SocketAddr,
-        server: SocketAddr,
-        scheme: &'static str,
-        proxies: Option<&TrustedHosts>,
-    ) -> Self {
+    pub fn tcp(client: SocketAddr, server: SocketAddr, proxies: Option<&TrustedHosts>) -> Self {
         let client = Peer::from_addr(client);
         let trusted_proxy = proxies.is_some_and(|p| p.contains(&client.host));
-        Self::new(Some(client), Some(Peer::from_addr(server)), scheme, trusted_proxy)
+        Self::new(Some(client), Some(Peer::from_addr(server)), trusted_proxy)
     }
 
     /// A Unix-socket connection on `path`; its peer is trusted if `unix:` is.
-    pub fn unix(path: &str, scheme: &'static str, proxies: Option<&TrustedHosts>) -> Self {
+    pub fn unix(path: &str, proxies: Option<&TrustedHosts>) -> Self {
         let trusted_proxy = proxies.is_some_and(|p| p.contains("unix:"));
-        Self::new(None, Some(Peer::unix(path)), scheme, trusted_proxy)
+        Self::new(None, Some(Peer::unix(path)), trusted_proxy)
     }
 
-    fn new(client: Option<Peer>, server: Option<Peer>, scheme: &'static str, trusted_proxy: bool) -> Self {
+    fn new(client: Option<Peer>, server: Option<Peer>, trusted_proxy: bool) -> Self {
         ConnectionInfo {
             client,
             server,
-            scheme,
+            scheme: "http",
+            tls: None,
             trusted_proxy,
             first_request: Notify::new(),
             has_requests: AtomicBool::new(false),
         }
+    }
+
+    /// The connection is now inside a TLS session.
+    pub fn secured(&mut self, tls: TlsInfo) {
+        self.scheme = "https";
+        self.tls = Some(Arc::new(tls));
     }
 
     /// Record that a request arrived on this connection.
@@ -83,9 +88,15 @@ impl ConnectionInfo {
     }
 }
 
+/// An app loop as the router sees it: its mailbox and how many requests it has in flight.
+struct AppLoopLink {
+    queue: Arc<JobQueue>,
+    in_flight: Arc<AtomicUsize>,
+}
+
 /// Spreads requests over the app loops and holds what every request needs from the config.
 pub struct RequestRouter {
-    loops: Vec<Arc<JobQueue>>,
+    loops: Vec<AppLoopLink>,
     next_loop: AtomicUsize,
     next_id: AtomicU64,
     preread_limit: usize,
@@ -110,6 +121,7 @@ impl RequestRouter {
             default_headers.push((header::SERVER, HeaderValue::from_static("fasterapi")));
         }
         default_headers.extend(config.default_headers.iter().cloned());
+        let loops = loops.into_iter().map(|queue| AppLoopLink { queue, in_flight: Arc::default() }).collect();
         Self {
             loops,
             next_loop: AtomicUsize::new(0),
@@ -140,12 +152,18 @@ impl RequestRouter {
         }
     }
 
-    fn pick_loop(&self) -> &Arc<JobQueue> {
+    /// The loop with the fewest requests in flight, ties broken round-robin: a loop stuck in a
+    /// slow handler stops getting new requests while the others are free.
+    fn pick_loop(&self) -> &AppLoopLink {
         let n = self.loops.len();
         if n == 1 {
             return &self.loops[0];
         }
-        &self.loops[self.next_loop.fetch_add(1, Ordering::Relaxed) % n]
+        let start = self.next_loop.fetch_add(1, Ordering::Relaxed) % n;
+        (0..n)
+            .map(|i| &self.loops[(start + i) % n])
+            .min_by_key(|link| link.in_flight.load(Ordering::Relaxed))
+            .unwrap_or(&self.loops[start])
     }
 
     /// Serve one request: the hyper service function.
@@ -160,13 +178,15 @@ impl RequestRouter {
             return Ok(service_unavailable());
         };
         let (parts, body) = request.into_parts();
-        let mut head = RequestHead::new(&parts, conn.client.clone(), conn.server.clone(), conn.scheme);
+        let mut head = RequestHead::new(&parts, &conn);
         if conn.trusted_proxy {
             if let Some(proxies) = &self.proxies {
                 head.apply_forwarded(proxies);
             }
         }
-        let queue = self.pick_loop().clone();
+        let app_loop = self.pick_loop();
+        let queue = app_loop.queue.clone();
+        let tickets = [ticket, InFlight::take(&app_loop.in_flight)];
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
 
         let (preread, body) = match self.preread(&head, body).await {
@@ -174,7 +194,7 @@ impl RequestRouter {
             // The client went away while sending a small body: nobody is left to answer.
             Err(()) => return Ok(bad_request()),
         };
-        let exchange = Arc::new(Exchange::new(id, queue.clone(), self.high_water, body.is_none(), ticket));
+        let exchange = Arc::new(Exchange::new(id, queue.clone(), self.high_water, body.is_none(), tickets));
         if let Some(data) = preread {
             exchange.push_body(data, body.is_none());
         }

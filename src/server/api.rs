@@ -8,16 +8,19 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::tls_config::TlsConfig;
 use super::{serve, ServeError, ServerEvent};
 use crate::bridge::{AccessLog, AppLoop, JobQueue};
 use crate::config::{Bind, HttpMode, ServerConfig};
 use crate::http::TrustedHosts;
 use crate::shutdown::{ShutdownTrigger, StopReason};
+use crate::tls::TlsAcceptor;
 
 /// One listening server with its app loops.
 #[pyclass(frozen, module = "fasterapi._fasterapi")]
 pub struct Server {
     config: ServerConfig,
+    tls: Option<Arc<TlsAcceptor>>,
     loops: Mutex<Vec<Arc<JobQueue>>>,
     stop: Arc<ShutdownTrigger>,
 }
@@ -31,7 +34,7 @@ impl Server {
         forwarded_allow_ips = "127.0.0.1".to_string(), limit_concurrency = None,
         limit_max_requests = None, server_header = true, date_header = true, headers = Vec::new(),
         timeout_keep_alive = 5.0, timeout_graceful_shutdown = None, threads = 1,
-        h2_max_concurrent_streams = 100, max_head_size = 65536
+        h2_max_concurrent_streams = 100, max_head_size = 65536, tls = None, tls_handshake_timeout = 10.0
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -54,6 +57,8 @@ impl Server {
         threads: usize,
         h2_max_concurrent_streams: u32,
         max_head_size: usize,
+        tls: Option<Bound<'_, TlsConfig>>,
+        tls_handshake_timeout: f64,
     ) -> PyResult<Self> {
         let bad = |e: crate::config::ConfigError| PyValueError::new_err(e.to_string());
         let seconds = |option: &'static str, value: f64| {
@@ -66,14 +71,11 @@ impl Server {
             (None, Some(fd)) => Bind::Fd(fd),
             (None, None) => Bind::Tcp { host, port },
         };
-        let http = match http {
-            "auto" => HttpMode::Auto,
-            "h1" => HttpMode::H1,
-            "h2" => HttpMode::H2,
-            other => {
-                return Err(PyValueError::new_err(format!("--http: must be auto, h1 or h2, got {other:?}")))
-            }
-        };
+        let http = HttpMode::parse(http).map_err(bad)?;
+        let tls = tls
+            .map(|t| TlsAcceptor::new(t.get().settings.clone()).map(Arc::new))
+            .transpose()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let forwarded_allow_ips = TrustedHosts::parse(&forwarded_allow_ips).map_err(|bad| {
             PyValueError::new_err(format!(
                 "--forwarded-allow-ips: {:?} is not an IP address or network",
@@ -99,10 +101,11 @@ impl Server {
             threads,
             h2_max_concurrent_streams,
             h1_max_buf_size: max_head_size,
+            tls_handshake_timeout: seconds("--ssl-handshake-timeout", tls_handshake_timeout)?,
             ..ServerConfig::default()
         };
         config.validate().map_err(bad)?;
-        Ok(Self { config, loops: Mutex::new(Vec::new()), stop: Arc::new(ShutdownTrigger::default()) })
+        Ok(Self { config, tls, loops: Mutex::new(Vec::new()), stop: Arc::new(ShutdownTrigger::default()) })
     }
 
     /// Attach an asyncio loop. The caller must then run, on that loop's thread,
@@ -155,6 +158,9 @@ impl Server {
                     ServerEvent::Ready(addrs) => on_event.call1(py, ("ready", addrs)),
                     ServerEvent::ShuttingDown(reason) => on_event.call1(py, ("shutdown", reason.as_str())),
                     ServerEvent::GracefulTimeout(open) => on_event.call1(py, ("graceful_timeout", open)),
+                    ServerEvent::CertificatesReloaded(error) => {
+                        on_event.call1(py, ("certificates_reloaded", error))
+                    }
                 };
                 if let Err(err) = result {
                     err.print(py);
@@ -163,7 +169,8 @@ impl Server {
         };
         let config = &self.config;
         let stop = self.stop.clone();
-        py.detach(|| serve(config, loops, stop, &report)).map_err(|e| match e {
+        let tls = self.tls.clone();
+        py.detach(|| serve(config, loops, tls, stop, &report)).map_err(|e| match e {
             ServeError::Bind(b) => PyOSError::new_err((b.source.raw_os_error().unwrap_or(0), b.to_string())),
             other => PyOSError::new_err(other.to_string()),
         })

@@ -5,6 +5,7 @@ mod api;
 mod drain;
 mod listener;
 mod stream;
+mod tls_config;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,13 +16,15 @@ use tokio::signal::unix::{signal, SignalKind};
 
 pub use api::Server;
 pub use listener::BindError;
+pub use tls_config::TlsConfig;
 
 use crate::bridge::JobQueue;
 use crate::config::{HttpMode, ServerConfig};
 use crate::http::{ConnectionInfo, RequestRouter};
 use crate::shutdown::{ShutdownTrigger, StopReason};
+use crate::tls::TlsAcceptor;
 use drain::{Drain, DrainWatch};
-use stream::Listener;
+use stream::{Listener, Stream};
 
 /// What the server reports to its owner while it runs.
 pub enum ServerEvent {
@@ -31,6 +34,8 @@ pub enum ServerEvent {
     ShuttingDown(StopReason),
     /// The graceful timeout passed with this many connections still open.
     GracefulTimeout(usize),
+    /// SIGHUP re-read the TLS certificate and key: `None` when it worked, else why not.
+    CertificatesReloaded(Option<String>),
 }
 
 /// Why the server could not run.
@@ -76,6 +81,7 @@ fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
 pub fn serve(
     config: &ServerConfig,
     loops: Vec<Arc<JobQueue>>,
+    tls: Option<Arc<TlsAcceptor>>,
     stop: Arc<ShutdownTrigger>,
     on_event: &(dyn Fn(ServerEvent) + Sync),
 ) -> Result<(), ServeError> {
@@ -91,32 +97,50 @@ pub fn serve(
         let listener = Listener::from_std(std_listener).map_err(ServeError::Runtime)?;
         let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Runtime)?;
         let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Runtime)?;
-        let builder = http_builder(config);
+        // SIGHUP re-reads the certificates; without TLS it keeps its default meaning.
+        let mut hangup = match tls {
+            Some(_) => Some(signal(SignalKind::hangup()).map_err(ServeError::Runtime)?),
+            None => None,
+        };
+        let builder = Arc::new(http_builder(config));
         let drain = Drain::new();
-        on_event(ServerEvent::Ready(vec![listener.describe().map_err(ServeError::Runtime)?]));
+        let address = listener.describe(tls.is_some()).map_err(ServeError::Runtime)?;
+        on_event(ServerEvent::Ready(vec![address]));
         loop {
             tokio::select! {
                 accepted = listener.accept(router.proxies()) => match accepted {
                     Ok((stream, info)) => {
-                        let info = Arc::new(info);
-                        let info_for_drain = info.clone();
-                        let router = router.clone();
-                        let service =
-                            hyper::service::service_fn(move |req| router.clone().handle(info.clone(), req));
-                        let io = TokioIo::new(stream);
-                        let watch = drain.watcher();
-                        // hyper-util applies `--http h1|h2` only without upgrade support.
-                        if config.http == HttpMode::Auto {
-                            let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
-                            tokio::spawn(run_connection(conn, info_for_drain, watch));
-                        } else {
-                            let conn = builder.serve_connection(io, service).into_owned();
-                            tokio::spawn(run_connection(conn, info_for_drain, watch));
-                        }
+                        let connection = Connection {
+                            router: router.clone(),
+                            builder: builder.clone(),
+                            http: config.http,
+                            watch: drain.watcher(),
+                        };
+                        let tls = tls.clone();
+                        let handshake_timeout = config.tls_handshake_timeout;
+                        tokio::spawn(async move {
+                            match tls {
+                                None => connection.serve(stream, info).await,
+                                Some(tls) => {
+                                    let secured = tokio::time::timeout(handshake_timeout, tls.accept(stream)).await;
+                                    // A failed or stalled handshake just closes the connection.
+                                    if let Ok(Ok((stream, tls_info))) = secured {
+                                        let mut info = info;
+                                        info.secured(tls_info);
+                                        connection.serve(Stream::Tls(Box::new(stream)), info).await;
+                                    }
+                                }
+                            }
+                        });
                     }
                     // Out of descriptors or a connection reset before accept: back off briefly.
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                 },
+                Some(_) = async { hangup.as_mut()?.recv().await }, if hangup.is_some() => {
+                    if let Some(tls) = &tls {
+                        on_event(ServerEvent::CertificatesReloaded(tls.reload().err().map(|e| e.to_string())));
+                    }
+                }
                 _ = interrupt.recv() => stop.trigger(StopReason::Signal),
                 _ = terminate.recv() => stop.trigger(StopReason::Signal),
                 _ = stop.triggered() => {},
@@ -150,6 +174,31 @@ pub fn serve(
         let _ = std::fs::remove_file(path);
     }
     result
+}
+
+/// What a new connection's task needs to serve it.
+struct Connection {
+    router: Arc<RequestRouter>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    http: HttpMode,
+    watch: DrainWatch,
+}
+
+impl Connection {
+    async fn serve(self, stream: Stream, info: ConnectionInfo) {
+        let info = Arc::new(info);
+        let service = {
+            let (router, info) = (self.router, info.clone());
+            hyper::service::service_fn(move |req| router.clone().handle(info.clone(), req))
+        };
+        let io = TokioIo::new(stream);
+        // hyper-util applies `--http h1|h2` only without upgrade support.
+        if self.http == HttpMode::Auto {
+            run_connection(self.builder.serve_connection_with_upgrades(io, service), info, self.watch).await
+        } else {
+            run_connection(self.builder.serve_connection(io, service), info, self.watch).await
+        }
+    }
 }
 
 /// Drive one connection; when shutdown begins, let a connection that has not received a request

@@ -1,5 +1,5 @@
 //! Listener and Stream: the accepted-connection types of every kind of socket we listen on, so the
-//! HTTP layer serves TCP and Unix-socket connections through one code path.
+//! HTTP layer serves TCP, Unix-socket and TLS connections through one code path.
 
 use std::io;
 use std::pin::Pin;
@@ -21,6 +21,8 @@ pub enum Listener {
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// Either of the above inside a TLS session.
+    Tls(Box<tokio_rustls::server::TlsStream<Stream>>),
 }
 
 impl Listener {
@@ -35,13 +37,14 @@ impl Listener {
     }
 
     /// Where we listen, as the "running on" line shows it.
-    pub fn describe(&self) -> io::Result<String> {
+    pub fn describe(&self, tls: bool) -> io::Result<String> {
+        let scheme = if tls { "https" } else { "http" };
         Ok(match self {
             Listener::Tcp(l) => {
                 let addr = l.local_addr()?;
                 match addr.ip() {
-                    std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{}", addr.port()),
-                    ip => format!("http://{ip}:{}", addr.port()),
+                    std::net::IpAddr::V6(ip) => format!("{scheme}://[{ip}]:{}", addr.port()),
+                    ip => format!("{scheme}://{ip}:{}", addr.port()),
                 }
             }
             Listener::Unix { path, .. } => format!("unix socket {path}"),
@@ -55,31 +58,36 @@ impl Listener {
                 let (stream, peer) = listener.accept().await?;
                 let _ = stream.set_nodelay(true);
                 let local = stream.local_addr()?;
-                Ok((Stream::Tcp(stream), ConnectionInfo::tcp(peer, local, "http", proxies)))
+                Ok((Stream::Tcp(stream), ConnectionInfo::tcp(peer, local, proxies)))
             }
             Listener::Unix { listener, path } => {
                 let (stream, _) = listener.accept().await?;
-                Ok((Stream::Unix(stream), ConnectionInfo::unix(path, "http", proxies)))
+                Ok((Stream::Unix(stream), ConnectionInfo::unix(path, proxies)))
             }
         }
     }
 }
 
+/// Call `$method` on whichever stream this is.
+macro_rules! each_stream {
+    ($self:expr, $s:ident => $call:expr) => {
+        match $self {
+            Stream::Tcp($s) => $call,
+            Stream::Unix($s) => $call,
+            Stream::Tls($s) => $call,
+        }
+    };
+}
+
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
+        each_stream!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
+        each_stream!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -87,30 +95,18 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
+        each_stream!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Tcp(s) => s.is_write_vectored(),
-            Stream::Unix(s) => s.is_write_vectored(),
-        }
+        each_stream!(self, s => s.is_write_vectored())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
+        each_stream!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
+        each_stream!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
     }
 }
