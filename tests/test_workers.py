@@ -245,3 +245,11 @@ def test_a_loop_stuck_in_a_blocking_handler_does_not_hold_up_other_requests(star
             assert client.get(srv.url, timeout=10).status_code == 200
     assert time.monotonic() - started < 1.0, "requests were queued behind the blocked loop"
     blocked.join()
+
+
+def test_workers_refuse_a_port_already_in_use(start_server):
+    first = start_server(APP, "--workers", "2")
+    second = start_server(APP, "--workers", "2", "--port", str(first.port), ready=False)
+    assert second.wait_exit() == 1
+    assert "address already in use" in second.output
+    assert pid_of_fresh_connection(first.url) in worker_pids(first)

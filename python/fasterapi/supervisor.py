@@ -1,5 +1,5 @@
-"""The supervisor for `--workers N` and `--reload`: binds the socket once, runs worker processes
-that share it, and keeps them healthy.
+"""The supervisor for `--workers N` and `--reload`: binds the listening sockets once (see
+`listeners`), runs worker processes on them, and keeps them healthy.
 
 - a worker that dies is respawned; one that stops answering health checks is killed and
   respawned; workers dying right after start again and again (a crash loop) stop the server;
@@ -27,6 +27,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
+from fasterapi.listeners import Listeners
 from fasterapi.reload import ChangeWatcher
 from fasterapi.worker import PING, PONG, READY, run_worker
 
@@ -39,34 +40,6 @@ spawn = multiprocessing.get_context("spawn")
 EXIT_STARTUP_FAILED = 3
 #: This many workers in a row dying before they are ready is a crash loop: the server stops.
 CRASH_LOOP_DEATHS = 5
-
-
-def bind_socket(config: Config) -> socket.socket:
-    """Bind the listening socket every worker will share (uvicorn's messages on failure)."""
-    if config.fd is not None:
-        sock = socket.socket(fileno=config.fd)
-    elif config.uds is not None:
-        if os.path.exists(config.uds):
-            os.remove(config.uds)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(config.uds)
-        os.chmod(config.uds, 0o666)
-    else:
-        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((config.host, config.port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(
-                exc.errno,
-                f"[Errno {exc.errno}] error while attempting to bind on address "
-                f"('{config.host}', {config.port}): {(exc.strerror or '').lower()}",
-            ) from None
-    sock.listen(config.backlog)
-    sock.set_inheritable(True)
-    return sock
 
 
 def describe(sock: socket.socket, tls: bool) -> str:
@@ -84,6 +57,7 @@ class Worker:
 
     process: BaseProcess
     channel: Connection
+    sock: socket.socket
     started: float = field(default_factory=time.monotonic)
     ready: bool = False
     next_ping: float = 0.0
@@ -104,7 +78,7 @@ class Supervisor:
         self.watcher: ChangeWatcher | None = None
         self.workers: list[Worker] = []
         self.wanted = config.workers
-        self.sock: socket.socket | None = None
+        self.listeners: Listeners | None = None
         self.stopping = False
         self.exit_status = 0
         self.early_deaths = 0
@@ -117,11 +91,12 @@ class Supervisor:
         logger.info("Started parent process [%d]", os.getpid())
         self.config.load_tls()  # exits with status 3 on a bad certificate or key, before binding
         try:
-            self.sock = bind_socket(self.config)
+            self.listeners = Listeners(self.config)
         except OSError as exc:
             logger.error("%s", exc.strerror or exc)
             return 1
-        logger.info("fasterapi running on %s (Press CTRL+C to quit)", describe(self.sock, self.config.is_ssl))
+        address = describe(self.listeners.primary, self.config.is_ssl)
+        logger.info("fasterapi running on %s (Press CTRL+C to quit)", address)
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
         if self.config.reload:
@@ -138,7 +113,7 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.sock.close()
+            self.listeners.close()
             if self.watcher is not None:
                 self.watcher.close()
             if self.config.uds and os.path.exists(self.config.uds):
@@ -149,15 +124,16 @@ class Supervisor:
     def _on_signal(self, sig: int, frame: object) -> None:
         self.pending_signals.append(sig)
 
-    def spawn(self) -> Worker:
-        assert self.sock is not None
+    def spawn(self, sock: socket.socket | None = None) -> Worker:
+        """Start a worker on `sock` (a replacement keeps its predecessor's), or on a free socket."""
+        assert self.listeners is not None
+        if sock is None:
+            sock = self.listeners.take([w.sock for w in self.workers if not w.retiring])
         parent, child = spawn.Pipe()
-        process = spawn.Process(
-            target=self.target, args=(self.config, self.sock, child), name="fasterapi-worker"
-        )
+        process = spawn.Process(target=self.target, args=(self.config, sock, child), name="fasterapi-worker")
         process.start()
         child.close()
-        worker = Worker(process, parent)
+        worker = Worker(process, parent, sock)
         self.workers.append(worker)
         return worker
 
@@ -204,6 +180,8 @@ class Supervisor:
         self.workers.remove(worker)
         worker.channel.close()
         code = worker.process.exitcode
+        if worker.retiring and self.listeners is not None:
+            self.listeners.prune([w.sock for w in self.workers], keep=self.wanted)
         if self.stopping or worker.retiring:
             return
         if self.watcher is not None:
@@ -230,7 +208,7 @@ class Supervisor:
                 self.stopping = True
                 return
         if len(self.workers) < self.wanted:
-            self.spawn()
+            self.spawn(worker.sock)
 
     def check_health(self) -> None:
         interval = self.config.timeout_worker_healthcheck
@@ -300,7 +278,7 @@ class Supervisor:
 
     def replace(self, old: Worker) -> None:
         """Start a replacement, wait until it is ready, then retire `old`: no refused connection."""
-        new = self.spawn()
+        new = self.spawn(old.sock)
         deadline = time.monotonic() + 60
         while not new.ready and new.process.is_alive() and time.monotonic() < deadline:
             wait([new.channel, new.process.sentinel], timeout=0.25)
