@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev test test-python test-rust lint fmt clean wheels
+.PHONY: dev test test-python test-rust lint fmt clean wheels bench bench-smoke
 
 $(BIN)/maturin:
 	$(PYTHON) -m venv $(VENV)
@@ -25,15 +25,23 @@ test-rust:
 wheels: $(BIN)/maturin
 	$(BIN)/python tests/smoke_wheels.py
 
+# Side by side with uvicorn, granian and hypercorn; writes docs/benchmarks.{md,png}. Not a test.
+bench:
+	$(PYTHON) benches/run.py
+
+# One second per scenario, fasterapi only: keeps the suite from rotting (CI runs it).
+bench-smoke:
+	$(BIN)/python benches/run.py --smoke
+
 lint: $(BIN)/maturin
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
-	$(BIN)/ruff check python tests examples
-	$(BIN)/ruff format --check python tests examples
+	$(BIN)/ruff check python tests examples benches
+	$(BIN)/ruff format --check python tests examples benches
 
 fmt:
 	cargo fmt
-	$(BIN)/ruff format python tests examples
+	$(BIN)/ruff format python tests examples benches
 
 clean:
 	rm -rf target $(VENV)

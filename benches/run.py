@@ -1,0 +1,551 @@
+"""fasterapi side by side with uvicorn, granian and hypercorn (and a pure-hyper ceiling).
+
+    make bench                          # full run: installs peers, writes docs/benchmarks.{md,png}
+    python benches/run.py --smoke       # one second per scenario, fasterapi only (what CI runs)
+    python benches/run.py --only hello-h1-64,fastapi-get --runs 5
+
+Fairness: the server is pinned to core 0 and the load generator to core 1 (`taskset`), one worker
+each, uvloop wherever a server supports it, access logs off, a warm-up before every measurement,
+servers measured in an order that rotates between runs, and every figure the median of the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHES = ROOT / "benches"
+HYPER = BENCHES / "hyper_hello" / "target" / "release" / "hyper_hello"
+SERVER_CPUS = "0"
+LOAD_CPUS = "1"
+PEERS = ("fasterapi", "granian", "uvicorn", "hypercorn")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    app: str  # import string, relative to benches/
+    path: str
+    connections: int = 64
+    tool: str = "wrk"  # wrk (HTTP/1.1) or h2load (h2c, 16 streams per connection)
+    body: bytes | None = None
+    content_type: str = "application/octet-stream"
+    workers: int = 1
+    servers: tuple[str, ...] = PEERS
+
+
+sys.path.insert(0, str(BENCHES))
+from apps import JSON_ITEM  # noqa: E402
+
+SCENARIOS = [
+    Scenario("hello-h1-64", "raw ASGI hello, HTTP/1.1, 64 conns", "apps:raw", "/", servers=(*PEERS, "hyper")),
+    Scenario(
+        "hello-h1-256", "raw ASGI hello, HTTP/1.1, 256 conns", "apps:raw", "/", 256, servers=(*PEERS, "hyper")
+    ),
+    Scenario(
+        "hello-h2c",
+        "raw ASGI hello, h2c, 16 conns x 16 streams",
+        "apps:raw",
+        "/",
+        16,
+        tool="h2load",
+        servers=("fasterapi", "granian", "hypercorn", "hyper"),
+    ),
+    Scenario("starlette-plaintext", "Starlette plaintext", "framework_apps:starlette_app", "/plaintext"),
+    Scenario("starlette-json", "Starlette JSON", "framework_apps:starlette_app", "/json"),
+    Scenario("fastapi-get", "FastAPI GET, small dict", "framework_apps:fastapi_app", "/items/42?q=x"),
+    Scenario(
+        "fastapi-post",
+        "FastAPI POST, pydantic body",
+        "framework_apps:fastapi_app",
+        "/items",
+        body=JSON_ITEM,
+        content_type="application/json",
+    ),
+    Scenario("echo-16k", "POST echo, 16 KiB body", "apps:raw", "/echo", body=b"a" * 16384),
+    Scenario("echo-1m", "POST echo, 1 MiB body", "apps:raw", "/echo", 16, body=b"a" * (1 << 20)),
+    Scenario("stream-1m", "streaming 1 MiB in 64 KiB chunks", "apps:raw", "/stream", 16),
+    Scenario("file-1m", "1 MiB FileResponse (Starlette)", "framework_apps:starlette_app", "/file", 16),
+    Scenario("sleep-10ms", "10 ms I/O wait per request, 512 conns", "apps:raw", "/sleep", 512),
+    Scenario(
+        "workers-2", "raw ASGI hello, --workers 2, 256 conns (unpinned)", "apps:raw", "/", 256, workers=2
+    ),
+]
+
+
+@dataclass
+class Result:
+    server: str
+    rps: float
+    p50_ms: float | None
+    p99_ms: float | None
+    errors: int
+    non_2xx: int
+    rss_mib: float | None
+
+
+@dataclass
+class ScenarioReport:
+    scenario: str
+    title: str
+    runs: dict[str, list[Result]] = field(default_factory=dict)
+
+    def median(self, server: str) -> Result:
+        runs = self.runs[server]
+
+        def med(values: list[float | None]) -> float | None:
+            present = [v for v in values if v is not None]
+            return statistics.median(present) if present else None
+
+        return Result(
+            server,
+            statistics.median(r.rps for r in runs),
+            med([r.p50_ms for r in runs]),
+            med([r.p99_ms for r in runs]),
+            sum(r.errors for r in runs),
+            sum(r.non_2xx for r in runs),
+            med([r.rss_mib for r in runs]),
+        )
+
+
+# ---- servers ------------------------------------------------------------------------------------
+
+
+def server_command(name: str, python: str, app: str, port: int, workers: int) -> list[str]:
+    target = app
+    if name == "fasterapi":
+        return [
+            python,
+            "-m",
+            "fasterapi",
+            target,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+    if name == "uvicorn":
+        return [
+            python,
+            "-m",
+            "uvicorn",
+            target,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+    if name == "granian":
+        return [
+            python,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--log-level",
+            "warning",
+            target,
+        ]
+    if name == "hypercorn":
+        return [
+            python,
+            "-m",
+            "hypercorn",
+            target,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "uvloop",
+            "--log-level",
+            "warning",
+        ]
+    if name == "hyper":
+        return [str(HYPER), str(port)]
+    raise ValueError(name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start listening")
+
+
+def process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    for current in pids:
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        pids.extend(int(child) for child in children)
+    return pids
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """The largest peak resident set (VmHWM) in the server's process tree: the worker's."""
+    peaks = []
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        if match:
+            peaks.append(int(match.group(1)) / 1024)
+    return max(peaks) if peaks else None
+
+
+class RunningServer:
+    def __init__(self, name: str, python: str, scenario: Scenario) -> None:
+        self.port = free_port()
+        command = server_command(name, python, scenario.app, self.port, scenario.workers)
+        pin = [] if scenario.workers > 1 else ["taskset", "-c", SERVER_CPUS]
+        env = {**os.environ, "PYTHONPATH": str(BENCHES)}
+        self.proc = subprocess.Popen(
+            pin + command,
+            cwd=BENCHES,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            wait_listening(self.port, self.proc)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"{name}: {exc}: {self.stderr()}") from None
+
+    def stderr(self) -> str:
+        try:
+            return (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")[-2000:]
+        except ValueError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+# ---- load generators ----------------------------------------------------------------------------
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, scenario: Scenario, seconds: float, pin: bool) -> Result:
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{scenario.connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
+    script = None
+    if scenario.body is not None:
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write(
+            'wrk.method = "POST"\n'
+            f'wrk.headers["Content-Type"] = "{scenario.content_type}"\n'
+            f"wrk.body = {lua_string(scenario.body)}\n"
+        )
+        script.close()
+        command += ["-s", script.name]
+    command.append(url)
+    if pin:
+        command = ["taskset", "-c", LOAD_CPUS, *command]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    finally:
+        if script is not None:
+            os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+(?:us|ms|s))", out, re.M))
+
+    def percentile(key: str) -> float | None:
+        if key not in latency:
+            return None
+        value, unit = re.match(r"([\d.]+)(us|ms|s)", latency[key]).groups()
+        return _ms(value, unit)
+
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    return Result("", rps, percentile("50"), percentile("99"), errors, non_2xx, None)
+
+
+def lua_string(data: bytes) -> str:
+    if len(set(data)) == 1:
+        return f'string.rep("{chr(data[0])}", {len(data)})'
+    return '"' + data.decode().replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def run_h2load(url: str, scenario: Scenario, seconds: float, pin: bool) -> Result:
+    command = ["h2load", "-t1", f"-c{scenario.connections}", "-m16", "-D", str(max(1, round(seconds))), url]
+    if pin:
+        command = ["taskset", "-c", LOAD_CPUS, *command]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+    counts = re.search(
+        r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out
+    )
+    failed, errored = int(counts.group(5)), int(counts.group(6))
+    status = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    non_2xx = sum(int(status.group(i)) for i in (2, 3, 4))
+    # h2load reports mean and spread, not percentiles: report the mean as p50 and leave p99 blank.
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", out)
+    return Result("", rps, _ms(*mean.groups()) if mean else None, None, failed + errored, non_2xx, None)
+
+
+def measure(name: str, python: str, scenario: Scenario, seconds: float, warmup: float) -> Result:
+    server = RunningServer(name, python, scenario)
+    try:
+        url = f"http://127.0.0.1:{server.port}{scenario.path}"
+        load = run_h2load if scenario.tool == "h2load" else run_wrk
+        pin = scenario.workers == 1
+        if warmup:
+            load(url, scenario, warmup, pin)
+        result = load(url, scenario, seconds, pin)
+        result.server = name
+        result.rss_mib = peak_rss_mib(server.proc.pid)
+        return result
+    finally:
+        server.stop()
+
+
+# ---- the in-process ceiling ---------------------------------------------------------------------
+
+
+def fastapi_ceiling(python: str, seconds: float) -> dict[str, float]:
+    """FastAPI called directly in a loop, no server: the most any server can reach."""
+    out = subprocess.run(
+        ["taskset", "-c", SERVER_CPUS, python, str(BENCHES / "ceiling.py"), "--seconds", str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(BENCHES)},
+    ).stdout
+    return json.loads(out)
+
+
+# ---- environment --------------------------------------------------------------------------------
+
+
+def ensure_venv(venv: Path) -> str:
+    """A virtualenv with fasterapi (built from this checkout) and every peer."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, "-U", "pip"], check=True)
+    subprocess.run(
+        [
+            *pip,
+            "uvicorn[standard]",
+            "granian[uvloop]",
+            "hypercorn",
+            "uvloop",
+            "fastapi",
+            "starlette",
+            "matplotlib",
+        ],
+        check=True,
+    )
+    subprocess.run([*pip, "--force-reinstall", "--no-deps", str(ROOT)], check=True)
+    return str(python)
+
+
+def build_hyper() -> None:
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=HYPER.parents[2], check=True)
+
+
+def versions(python: str) -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, json, platform\n"
+        "names = ['fasterapi', 'uvicorn', 'granian', 'hypercorn', 'uvloop', 'httptools', 'starlette',"
+        " 'fastapi', 'pydantic']\n"
+        "out = {'python': platform.python_version()}\n"
+        "for n in names:\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(out))"
+    )
+    found = json.loads(
+        subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(" [")[0].strip()
+    h2load = subprocess.run(["h2load", "--version"], capture_output=True, text=True).stdout.strip()
+    found["wrk"] = wrk.removeprefix("wrk ").split()[0] if wrk else "?"
+    found["h2load"] = h2load.split()[-1] if h2load else "?"
+    return found
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}"
+
+
+# ---- main ---------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="1 s per scenario, fasterapi only, no reports")
+    parser.add_argument("--only", help="comma-separated scenario keys")
+    parser.add_argument("--servers", help="comma-separated servers (default: all for each scenario)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--warmup", type=float, default=1)
+    parser.add_argument("--python", help="use this interpreter instead of making benches/.venv")
+    parser.add_argument("--output", default=str(BENCHES / "results.json"))
+    args = parser.parse_args()
+
+    for tool in ("wrk", "h2load", "taskset"):
+        if shutil.which(tool) is None:
+            print(
+                f"benches: {tool} is not installed (Debian: apt install wrk nghttp2-client)", file=sys.stderr
+            )
+            return 2
+    scenarios = SCENARIOS
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = set(wanted) - {s.key for s in SCENARIOS}
+        if unknown:
+            print(f"benches: unknown scenario(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        scenarios = [s for s in SCENARIOS if s.key in wanted]
+    if args.smoke:
+        args.runs, args.seconds, args.warmup, servers = 1, 1, 0, ["fasterapi"]
+    else:
+        servers = args.servers.split(",") if args.servers else None
+    python = os.path.abspath(args.python) if args.python else None
+    python = python or (sys.executable if args.smoke else ensure_venv(BENCHES / ".venv"))
+    if not args.smoke and (servers is None or "hyper" in servers):
+        build_hyper()
+
+    reports = []
+    for scenario in scenarios:
+        names = [s for s in scenario.servers if servers is None or s in servers]
+        report = ScenarioReport(scenario.key, scenario.title, {name: [] for name in names})
+        for run in range(args.runs):
+            order = names[run % len(names) :] + names[: run % len(names)] if names else []
+            for name in order:
+                result = measure(name, python, scenario, args.seconds, args.warmup)
+                report.runs[name].append(result)
+                print(
+                    f"{scenario.key:20} {name:10} run {run + 1}: {result.rps:>10,.0f} req/s  "
+                    f"p50 {fmt_ms(result.p50_ms)}  p99 {fmt_ms(result.p99_ms)}  "
+                    f"errors {result.errors}  non-2xx {result.non_2xx}  rss {fmt_mib(result.rss_mib)}",
+                    flush=True,
+                )
+        reports.append(report)
+
+    failures = [
+        f"{r.scenario} {name}"
+        for r in reports
+        for name in r.runs
+        if (m := r.median(name)).rps <= 0 or (name == "fasterapi" and (m.errors or m.non_2xx))
+    ]
+    if args.smoke:
+        if failures:
+            print("benches: errors or no responses in: " + ", ".join(failures), file=sys.stderr)
+            return 1
+        print("benches: smoke run clean")
+        return 0
+
+    ceiling = (
+        fastapi_ceiling(python, args.seconds)
+        if any(s.app == "framework_apps:fastapi_app" for s in scenarios)
+        else {}
+    )
+    data = {
+        "machine": machine(),
+        "versions": versions(python),
+        "settings": {"runs": args.runs, "seconds": args.seconds, "warmup": args.warmup},
+        "ceiling": ceiling,
+        "scenarios": [
+            {
+                "key": r.scenario,
+                "title": r.title,
+                "runs": {n: [asdict(x) for x in rs] for n, rs in r.runs.items()},
+            }
+            for r in reports
+        ],
+    }
+    Path(args.output).write_text(json.dumps(data, indent=1) + "\n")
+    from report import write_report
+
+    write_report(data, ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks.png", python)
+    if failures:
+        print("benches: errors or no responses in: " + ", ".join(failures), file=sys.stderr)
+    return 0
+
+
+def fmt_ms(value: float | None) -> str:
+    return "   -    " if value is None else f"{value:6.2f}ms"
+
+
+def fmt_mib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} MiB"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
