@@ -33,6 +33,68 @@ impl HttpMode {
     }
 }
 
+/// HTTP/2 settings users tune (`--h2-*`).
+#[derive(Clone, Debug)]
+pub struct H2Settings {
+    /// Concurrent streams a client may open on one connection.
+    pub max_concurrent_streams: u32,
+    /// Flow-control window of each stream and of the whole connection, in bytes.
+    pub initial_stream_window_size: u32,
+    pub initial_connection_window_size: u32,
+    /// Largest frame payload the server accepts.
+    pub max_frame_size: u32,
+    /// Largest decoded header block the server accepts (bounds HPACK bombs and CONTINUATION floods).
+    pub max_header_list_size: u32,
+    /// Send a PING this often; no answer within `keep_alive_timeout` closes the connection.
+    pub keep_alive_interval: Option<Duration>,
+    pub keep_alive_timeout: Duration,
+}
+
+impl H2Settings {
+    /// Streams a client may reset before the server accepted them, at any moment, before GOAWAY.
+    pub const MAX_PENDING_RESETS: usize = 20;
+    /// Streams the server may reset because of the client's errors before GOAWAY.
+    pub const MAX_LOCAL_ERROR_RESETS: usize = 256;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(16_384..=16_777_215).contains(&self.max_frame_size) {
+            return Err(ConfigError {
+                option: "--h2-max-frame-size",
+                message: "must be between 16384 and 16777215".into(),
+            });
+        }
+        for (option, size) in [
+            ("--h2-initial-stream-window-size", self.initial_stream_window_size),
+            ("--h2-initial-connection-window-size", self.initial_connection_window_size),
+        ] {
+            if !(65_535..=2_147_483_647).contains(&size) {
+                return Err(ConfigError { option, message: "must be between 65535 and 2147483647".into() });
+            }
+        }
+        if self.max_concurrent_streams == 0 {
+            return Err(ConfigError {
+                option: "--h2-max-concurrent-streams",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Default for H2Settings {
+    fn default() -> Self {
+        H2Settings {
+            max_concurrent_streams: 100,
+            initial_stream_window_size: 1024 * 1024,
+            initial_connection_window_size: 2 * 1024 * 1024,
+            max_frame_size: 16_384,
+            max_header_list_size: 64 * 1024,
+            keep_alive_interval: None,
+            keep_alive_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
 /// Where to listen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Bind {
@@ -81,8 +143,10 @@ pub struct ServerConfig {
     pub threads: usize,
     /// HTTP/1.1 read buffer; a request head that does not fit is answered with 431.
     pub h1_max_buf_size: usize,
-    /// Concurrent streams a client may open on one HTTP/2 connection.
-    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2 protocol settings.
+    pub h2: H2Settings,
+    /// Requests one connection may carry before it is closed gracefully.
+    pub limit_requests_per_connection: Option<u64>,
     /// How long a client may take to complete the TLS handshake.
     pub tls_handshake_timeout: Duration,
 }
@@ -124,7 +188,8 @@ impl Default for ServerConfig {
             send_high_water: 256 * 1024,
             threads: 1,
             h1_max_buf_size: 64 * 1024,
-            h2_max_concurrent_streams: 100,
+            h2: H2Settings::default(),
+            limit_requests_per_connection: None,
             tls_handshake_timeout: Duration::from_secs(10),
         }
     }
@@ -175,6 +240,13 @@ impl ServerConfig {
         if self.threads == 0 {
             return Err(ConfigError { option: "--threads", message: "must be at least 1".into() });
         }
+        if self.limit_requests_per_connection == Some(0) {
+            return Err(ConfigError {
+                option: "--limit-requests-per-connection",
+                message: "must be at least 1".into(),
+            });
+        }
+        self.h2.validate()?;
         if self.timeout_keep_alive.is_zero() {
             return Err(ConfigError {
                 option: "--timeout-keep-alive",

@@ -65,10 +65,17 @@ class Server:
         timeout_keep_alive: float = 5.0,
         timeout_graceful_shutdown: float | None = None,
         threads: int = 1,
-        h2_max_concurrent_streams: int = 100,
         max_head_size: int = 65536,
         tls: TlsConfig | None = None,
         tls_handshake_timeout: float = 10.0,
+        limit_requests_per_connection: int | None = None,
+        h2_max_concurrent_streams: int = 100,
+        h2_initial_stream_window_size: int = 1048576,
+        h2_initial_connection_window_size: int = 2097152,
+        h2_max_frame_size: int = 16384,
+        h2_max_header_list_size: int = 65536,
+        h2_keep_alive_interval: float | None = None,
+        h2_keep_alive_timeout: float = 20.0,
     ) -> None: ...
     def add_loop(
         self,

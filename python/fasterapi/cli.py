@@ -302,6 +302,60 @@ def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
 )
 @option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Tokio I/O threads.")
 @option(
+    "--limit-requests-per-connection",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Close a connection gracefully after this many requests (HTTP/2: GOAWAY).",
+)
+@option(
+    "--h2-max-concurrent-streams",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="HTTP/2 streams a client may open at once on one connection.",
+)
+@option(
+    "--h2-initial-stream-window-size",
+    type=click.IntRange(65535, 2**31 - 1),
+    default=1024 * 1024,
+    show_default=True,
+    help="HTTP/2 flow-control window per stream, in bytes.",
+)
+@option(
+    "--h2-initial-connection-window-size",
+    type=click.IntRange(65535, 2**31 - 1),
+    default=2 * 1024 * 1024,
+    show_default=True,
+    help="HTTP/2 flow-control window per connection, in bytes.",
+)
+@option(
+    "--h2-max-frame-size",
+    type=click.IntRange(16384, 16777215),
+    default=16384,
+    show_default=True,
+    help="Largest HTTP/2 frame payload accepted, in bytes.",
+)
+@option(
+    "--h2-max-header-list-size",
+    type=click.IntRange(min=1024),
+    default=65536,
+    show_default=True,
+    help="Largest decoded HTTP/2 header block accepted, in bytes.",
+)
+@option(
+    "--h2-keep-alive-interval",
+    type=click.FloatRange(min=0.001),
+    default=None,
+    help="Send an HTTP/2 PING this often (seconds); off by default.",
+)
+@option(
+    "--h2-keep-alive-timeout",
+    type=click.FloatRange(min=0.001),
+    default=20.0,
+    show_default=True,
+    help="Close the connection if a PING is not answered within this many seconds.",
+)
+@option(
     "--loops",
     type=click.IntRange(min=1),
     default=1,

@@ -156,6 +156,14 @@ class Config:
         h11_max_incomplete_event_size: int | None = None,
         threads: int = 1,
         loops: int = 1,
+        limit_requests_per_connection: int | None = None,
+        h2_max_concurrent_streams: int = 100,
+        h2_initial_stream_window_size: int = 1024 * 1024,
+        h2_initial_connection_window_size: int = 2 * 1024 * 1024,
+        h2_max_frame_size: int = 16384,
+        h2_max_header_list_size: int = 65536,
+        h2_keep_alive_interval: float | None = None,
+        h2_keep_alive_timeout: float = 20.0,
     ) -> None:
         self.app = app
         self.host = host
@@ -257,6 +265,26 @@ class Config:
         )
         self.threads = _integer("--threads", threads, minimum=1)
         self.loops = _integer("--loops", loops, minimum=1)
+        self.limit_requests_per_connection = _integer(
+            "--limit-requests-per-connection", limit_requests_per_connection, minimum=1, allow_none=True
+        )
+        self.h2_max_concurrent_streams = _integer(
+            "--h2-max-concurrent-streams", h2_max_concurrent_streams, minimum=1
+        )
+        self.h2_initial_stream_window_size = _integer(
+            "--h2-initial-stream-window-size", h2_initial_stream_window_size, minimum=65535
+        )
+        self.h2_initial_connection_window_size = _integer(
+            "--h2-initial-connection-window-size", h2_initial_connection_window_size, minimum=65535
+        )
+        self.h2_max_frame_size = _integer("--h2-max-frame-size", h2_max_frame_size, minimum=16384)
+        self.h2_max_header_list_size = _integer(
+            "--h2-max-header-list-size", h2_max_header_list_size, minimum=1024
+        )
+        self.h2_keep_alive_interval = _number(
+            "--h2-keep-alive-interval", h2_keep_alive_interval, minimum=0.001, allow_none=True
+        )
+        self.h2_keep_alive_timeout = _number("--h2-keep-alive-timeout", h2_keep_alive_timeout, minimum=0.001)
         self.loaded_app: Any = None
         if self.env_file is not None:
             load_env_file(self.env_file)

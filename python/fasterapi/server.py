@@ -220,6 +220,14 @@ class Server:
             max_head_size=config.h11_max_incomplete_event_size or 65536,
             tls=config.tls,
             tls_handshake_timeout=config.ssl_handshake_timeout,
+            limit_requests_per_connection=config.limit_requests_per_connection,
+            h2_max_concurrent_streams=config.h2_max_concurrent_streams,
+            h2_initial_stream_window_size=config.h2_initial_stream_window_size,
+            h2_initial_connection_window_size=config.h2_initial_connection_window_size,
+            h2_max_frame_size=config.h2_max_frame_size,
+            h2_max_header_list_size=config.h2_max_header_list_size,
+            h2_keep_alive_interval=config.h2_keep_alive_interval,
+            h2_keep_alive_timeout=config.h2_keep_alive_timeout,
         )
 
     async def _serve_http(self, core: Any, slots: list[AppLoopSlot]) -> int:

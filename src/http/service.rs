@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
 
-use http::{header, HeaderName, HeaderValue, Request, Response};
+use http::{header, HeaderName, HeaderValue, Request, Response, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -33,6 +33,10 @@ pub struct ConnectionInfo {
     /// Set when the first request arrives (graceful shutdown spares connections about to get one).
     first_request: Notify,
     has_requests: AtomicBool,
+    /// Requests seen, for `--limit-requests-per-connection`.
+    requests: AtomicU64,
+    /// Signalled when the connection has had its share of requests and should close gracefully.
+    retire: Notify,
 }
 
 impl ConnectionInfo {
@@ -58,6 +62,8 @@ impl ConnectionInfo {
             trusted_proxy,
             first_request: Notify::new(),
             has_requests: AtomicBool::new(false),
+            requests: AtomicU64::new(0),
+            retire: Notify::new(),
         }
     }
 
@@ -67,11 +73,22 @@ impl ConnectionInfo {
         self.tls = Some(Arc::new(tls));
     }
 
-    /// Record that a request arrived on this connection.
-    fn request_arrived(&self) {
+    /// Record that a request arrived on this connection. The one that reaches `cap` asks the
+    /// connection to close gracefully once it is answered, and is told so (true).
+    fn request_arrived(&self, cap: Option<u64>) -> bool {
         if !self.has_requests.swap(true, Ordering::AcqRel) {
             self.first_request.notify_waiters();
         }
+        let last = cap.is_some_and(|cap| self.requests.fetch_add(1, Ordering::Relaxed) + 1 == cap);
+        if last {
+            self.retire.notify_one();
+        }
+        last
+    }
+
+    /// Resolves when the connection has served `--limit-requests-per-connection` requests.
+    pub async fn retired(&self) {
+        self.retire.notified().await
     }
 
     /// True once any request arrived.
@@ -107,6 +124,8 @@ pub struct RequestRouter {
     /// Requests in flight (until their app finishes), for `--limit-concurrency`.
     in_flight: Arc<AtomicUsize>,
     limit_concurrency: Option<usize>,
+    /// Requests a connection may carry before it is closed gracefully.
+    requests_per_connection: Option<u64>,
     /// Requests served, for `--limit-max-requests`.
     served: AtomicU64,
     max_requests: Option<u64>,
@@ -132,6 +151,7 @@ impl RequestRouter {
             proxies: config.proxy_headers.then(|| config.forwarded_allow_ips.clone()),
             in_flight: Arc::new(AtomicUsize::new(0)),
             limit_concurrency: config.limit_concurrency,
+            requests_per_connection: config.limit_requests_per_connection,
             served: AtomicU64::new(0),
             max_requests: config.limit_max_requests,
             stop,
@@ -172,7 +192,7 @@ impl RequestRouter {
         conn: Arc<ConnectionInfo>,
         request: Request<Incoming>,
     ) -> Result<Response<ResponseBody>, Infallible> {
-        conn.request_arrived();
+        let last_on_connection = conn.request_arrived(self.requests_per_connection);
         self.count_request();
         let Some(ticket) = self.admit() else {
             return Ok(service_unavailable());
@@ -207,7 +227,11 @@ impl RequestRouter {
 
         let response_head = poll_fn(|cx| exchange.poll_head(cx)).await;
         guard.disarm();
-        Ok(self.response(response_head, ResponseBody::new(exchange)))
+        let mut response = self.response(response_head, ResponseBody::new(exchange));
+        if last_on_connection && parts.version < Version::HTTP_2 {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Ok(response)
     }
 
     /// Take a place under `--limit-concurrency`, or `None` when the server is full.

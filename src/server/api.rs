@@ -11,7 +11,7 @@ use pyo3::types::PyDict;
 use super::tls_config::TlsConfig;
 use super::{serve, ServeError, ServerEvent};
 use crate::bridge::{AccessLog, AppLoop, JobQueue};
-use crate::config::{Bind, HttpMode, ServerConfig};
+use crate::config::{Bind, H2Settings, HttpMode, ServerConfig};
 use crate::http::TrustedHosts;
 use crate::shutdown::{ShutdownTrigger, StopReason};
 use crate::tls::TlsAcceptor;
@@ -34,7 +34,11 @@ impl Server {
         forwarded_allow_ips = "127.0.0.1".to_string(), limit_concurrency = None,
         limit_max_requests = None, server_header = true, date_header = true, headers = Vec::new(),
         timeout_keep_alive = 5.0, timeout_graceful_shutdown = None, threads = 1,
-        h2_max_concurrent_streams = 100, max_head_size = 65536, tls = None, tls_handshake_timeout = 10.0
+        max_head_size = 65536, tls = None, tls_handshake_timeout = 10.0,
+        limit_requests_per_connection = None, h2_max_concurrent_streams = 100,
+        h2_initial_stream_window_size = 1048576, h2_initial_connection_window_size = 2097152,
+        h2_max_frame_size = 16384, h2_max_header_list_size = 65536, h2_keep_alive_interval = None,
+        h2_keep_alive_timeout = 20.0
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -55,10 +59,17 @@ impl Server {
         timeout_keep_alive: f64,
         timeout_graceful_shutdown: Option<f64>,
         threads: usize,
-        h2_max_concurrent_streams: u32,
         max_head_size: usize,
         tls: Option<Bound<'_, TlsConfig>>,
         tls_handshake_timeout: f64,
+        limit_requests_per_connection: Option<u64>,
+        h2_max_concurrent_streams: u32,
+        h2_initial_stream_window_size: u32,
+        h2_initial_connection_window_size: u32,
+        h2_max_frame_size: u32,
+        h2_max_header_list_size: u32,
+        h2_keep_alive_interval: Option<f64>,
+        h2_keep_alive_timeout: f64,
     ) -> PyResult<Self> {
         let bad = |e: crate::config::ConfigError| PyValueError::new_err(e.to_string());
         let seconds = |option: &'static str, value: f64| {
@@ -99,7 +110,18 @@ impl Server {
                 .map(|t| seconds("--timeout-graceful-shutdown", t))
                 .transpose()?,
             threads,
-            h2_max_concurrent_streams,
+            h2: H2Settings {
+                max_concurrent_streams: h2_max_concurrent_streams,
+                initial_stream_window_size: h2_initial_stream_window_size,
+                initial_connection_window_size: h2_initial_connection_window_size,
+                max_frame_size: h2_max_frame_size,
+                max_header_list_size: h2_max_header_list_size,
+                keep_alive_interval: h2_keep_alive_interval
+                    .map(|t| seconds("--h2-keep-alive-interval", t))
+                    .transpose()?,
+                keep_alive_timeout: seconds("--h2-keep-alive-timeout", h2_keep_alive_timeout)?,
+            },
+            limit_requests_per_connection,
             h1_max_buf_size: max_head_size,
             tls_handshake_timeout: seconds("--ssl-handshake-timeout", tls_handshake_timeout)?,
             ..ServerConfig::default()

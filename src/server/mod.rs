@@ -19,7 +19,7 @@ pub use listener::BindError;
 pub use tls_config::TlsConfig;
 
 use crate::bridge::JobQueue;
-use crate::config::{HttpMode, ServerConfig};
+use crate::config::{H2Settings, HttpMode, ServerConfig};
 use crate::http::{ConnectionInfo, RequestRouter};
 use crate::shutdown::{ShutdownTrigger, StopReason};
 use crate::tls::TlsAcceptor;
@@ -65,11 +65,22 @@ fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
         .keep_alive(true)
         .max_buf_size(config.h1_max_buf_size)
         .auto_date_header(config.date_header);
+    let h2 = &config.h2;
     builder
         .http2()
         .timer(TokioTimer::new())
         .auto_date_header(config.date_header)
-        .max_concurrent_streams(config.h2_max_concurrent_streams);
+        .max_concurrent_streams(h2.max_concurrent_streams)
+        .initial_stream_window_size(h2.initial_stream_window_size)
+        .initial_connection_window_size(h2.initial_connection_window_size)
+        .max_frame_size(h2.max_frame_size)
+        .max_header_list_size(h2.max_header_list_size)
+        .keep_alive_interval(h2.keep_alive_interval)
+        .keep_alive_timeout(h2.keep_alive_timeout)
+        // Rapid reset (CVE-2023-44487): a client that keeps resetting streams the server has not
+        // accepted yet, or that keeps causing stream errors, gets GOAWAY.
+        .max_pending_accept_reset_streams(H2Settings::MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(H2Settings::MAX_LOCAL_ERROR_RESETS);
     match config.http {
         HttpMode::Auto => builder,
         HttpMode::H1 => builder.http1_only(),
@@ -211,6 +222,13 @@ where
     tokio::select! {
         _ = conn.as_mut() => return,
         _ = watch.started() => {}
+        // `--limit-requests-per-connection`: HTTP/1.1 answers with `connection: close`, HTTP/2
+        // sends GOAWAY; requests already running finish either way.
+        _ = info.retired() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+            return;
+        }
     }
     if !info.has_requests() {
         tokio::select! {
