@@ -59,7 +59,7 @@ def test_scope_keys_types_and_values_http11(server):
     assert client_host == "127.0.0.1" and isinstance(client_port, int) and client_port > 0
     assert scope["server"] == ("127.0.0.1", server.port)
     assert scope["state"] == {"started": True}
-    assert scope["extensions"] == {}
+    assert scope["extensions"] == {"http.response.pathsend": {}}
 
 
 def test_path_is_percent_decoded_and_raw_path_kept(server):

@@ -304,9 +304,9 @@ impl HttpCycle {
                 AppLoop::defer_wake(this.app_loop.bind(py), exchange)?;
                 return Ok(this.app_loop.get().done(py));
             }
-            (Phase::NotStarted, HttpMessage::Body { .. }) => {
+            (Phase::NotStarted, HttpMessage::Body { .. } | HttpMessage::PathSend(_)) => {
                 return Err(PyRuntimeError::new_err(
-                    "Expected ASGI message 'http.response.start', but got 'http.response.body'.",
+                    "Expected ASGI message 'http.response.start', but got a body message.",
                 ));
             }
             (Phase::Streaming, HttpMessage::Start(_)) => {
@@ -318,6 +318,16 @@ impl HttpCycle {
                 return Err(PyRuntimeError::new_err(
                     "Unexpected ASGI message sent, after response already completed.",
                 ));
+            }
+            (Phase::Streaming, HttpMessage::PathSend(path)) => {
+                if !this.drop_body {
+                    // Opening is quick; reading happens on the I/O threads, without the GIL.
+                    let file = std::fs::File::open(&path)?;
+                    let len = file.metadata()?.len();
+                    state.output.file = Some((file, len));
+                }
+                state.output.complete = true;
+                this.phase = Phase::Complete;
             }
             (Phase::Streaming, HttpMessage::Body { body, more_body }) => {
                 if !body.is_empty() && !this.drop_body {

@@ -1,6 +1,8 @@
 //! Parses the messages an app passes to `send` into Rust values, refusing anything that would
 //! put an invalid status or header on the wire. No I/O and no state lives here.
 
+use std::path::PathBuf;
+
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -13,7 +15,12 @@ use crate::bridge::ResponseHead;
 /// An HTTP message the app sent, parsed.
 pub enum HttpMessage {
     Start(ResponseHead),
-    Body { body: Bytes, more_body: bool },
+    Body {
+        body: Bytes,
+        more_body: bool,
+    },
+    /// `http.response.pathsend`: the rest of the body is this file.
+    PathSend(PathBuf),
 }
 
 /// Parse one `send` message of an HTTP cycle.
@@ -37,6 +44,12 @@ pub fn parse_http_message(message: &Bound<'_, PyAny>) -> PyResult<HttpMessage> {
                 None => false,
             };
             Ok(HttpMessage::Body { body, more_body })
+        }
+        "http.response.pathsend" => {
+            let path = message
+                .get_item(intern!(py, "path"))?
+                .ok_or_else(|| PyValueError::new_err("'http.response.pathsend' message has no 'path'"))?;
+            Ok(HttpMessage::PathSend(path.extract::<PathBuf>()?))
         }
         other => Err(PyRuntimeError::new_err(format!(
             "Expected ASGI message 'http.response.start' or 'http.response.body', but got '{other}'."

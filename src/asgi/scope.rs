@@ -69,6 +69,7 @@ pub fn http_scope<'py>(
         scope.set_item(intern!(py, "state"), state.copy()?)?;
     }
     let extensions = PyDict::new(py);
+    extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
     if let Some(tls) = &head.tls {
         extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
     }

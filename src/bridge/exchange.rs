@@ -42,6 +42,8 @@ pub struct ResponseOutput {
     pub streamed: bool,
     /// The app failed after the head went out: the stream must be cut, not ended.
     pub aborted: bool,
+    /// `http.response.pathsend`: after `chunks`, the body is this open file of this length.
+    pub file: Option<(std::fs::File, u64)>,
 }
 
 /// The mutable part of an [`Exchange`].
@@ -228,14 +230,25 @@ impl Exchange {
     /// True when every queued byte is out and the app said it was the last.
     pub fn output_finished(&self) -> bool {
         let state = self.lock();
-        state.output.complete && state.output.chunks.is_empty()
+        state.output.complete && state.output.chunks.is_empty() && state.output.file.is_none()
+    }
+
+    /// The file a `pathsend` left to stream, once the chunks before it are out.
+    pub fn take_file(&self) -> Option<(std::fs::File, u64)> {
+        let mut state = self.lock();
+        if state.output.chunks.is_empty() {
+            state.output.file.take()
+        } else {
+            None
+        }
     }
 
     /// The body's exact length, when the app sent all of it in one message (a complete response);
     /// a streamed body has none, so HTTP/1.1 frames it chunked unless the app set a length.
     pub fn exact_remaining(&self) -> Option<u64> {
         let state = self.lock();
-        (state.output.complete && !state.output.streamed).then_some(state.output.queued_bytes as u64)
+        let file = state.output.file.as_ref().map_or(0, |(_, len)| *len);
+        (state.output.complete && !state.output.streamed).then_some(state.output.queued_bytes as u64 + file)
     }
 
     /// The stream task is done with this exchange: stop the pump; if the response did not end,

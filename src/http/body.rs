@@ -1,12 +1,16 @@
-//! ResponseBody: the hyper body that streams what the app sends, straight from its Exchange.
-//! Dropping it before the end tells the app the client is gone.
+//! ResponseBody: the hyper body that streams what the app sends, straight from its Exchange, and
+//! the file an `http.response.pathsend` names. Dropping it before the end tells the app the client
+//! is gone.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
+use std::io;
+use std::task::ready;
+use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::bridge::{AppAborted, Exchange};
 
@@ -15,22 +19,51 @@ pub struct ResponseBody {
     exchange: Option<Arc<Exchange>>,
     /// A body the server made itself (error pages), sent as one frame.
     fixed: Option<Bytes>,
+    /// The file of an `http.response.pathsend`, once the chunks before it are out.
+    file: Option<FileChunks>,
     ended: bool,
+}
+
+/// Reads a file in chunks on tokio's blocking pool, for `http.response.pathsend`.
+struct FileChunks {
+    file: tokio::fs::File,
+    remaining: u64,
+}
+
+impl FileChunks {
+    const CHUNK: u64 = 256 * 1024;
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let mut chunk = BytesMut::zeroed(self.remaining.min(Self::CHUNK) as usize);
+        let mut buf = ReadBuf::new(&mut chunk);
+        ready!(Pin::new(&mut self.file).poll_read(cx, &mut buf))?;
+        let read = buf.filled().len();
+        if read == 0 {
+            // The file shrank after its length was announced: the response cannot be completed.
+            return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
+        }
+        self.remaining -= read as u64;
+        chunk.truncate(read);
+        Poll::Ready(Some(Ok(chunk.freeze())))
+    }
 }
 
 impl ResponseBody {
     pub fn new(exchange: Arc<Exchange>) -> Self {
-        Self { exchange: Some(exchange), fixed: None, ended: false }
+        Self { exchange: Some(exchange), fixed: None, file: None, ended: false }
     }
 
     /// A body with nothing in it, for responses the server makes itself.
     pub fn empty() -> Self {
-        Self { exchange: None, fixed: None, ended: true }
+        Self { exchange: None, fixed: None, file: None, ended: true }
     }
 
     /// A complete body the server makes itself.
     pub fn full(data: Bytes) -> Self {
-        Self { exchange: None, fixed: Some(data), ended: false }
+        Self { exchange: None, fixed: Some(data), file: None, ended: false }
     }
 }
 
@@ -42,6 +75,17 @@ impl http_body::Body for ResponseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, AppAborted>>> {
+        if let Some(file) = &mut self.file {
+            return match ready!(file.poll_next(cx)) {
+                Some(Ok(chunk)) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+                Some(Err(_)) => Poll::Ready(Some(Err(AppAborted))),
+                None => {
+                    self.file = None;
+                    self.ended = true;
+                    Poll::Ready(None)
+                }
+            };
+        }
         let Some(exchange) = &self.exchange else {
             self.ended = true;
             return Poll::Ready(self.fixed.take().map(|data| Ok(Frame::data(data))));
@@ -49,17 +93,23 @@ impl http_body::Body for ResponseBody {
         match exchange.poll_chunk(cx) {
             Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
             Poll::Ready(Some(Err(aborted))) => Poll::Ready(Some(Err(aborted))),
-            Poll::Ready(None) => {
-                self.ended = true;
-                Poll::Ready(None)
-            }
+            Poll::Ready(None) => match exchange.take_file() {
+                Some((file, len)) => {
+                    self.file = Some(FileChunks { file: tokio::fs::File::from_std(file), remaining: len });
+                    self.poll_frame(cx)
+                }
+                None => {
+                    self.ended = true;
+                    Poll::Ready(None)
+                }
+            },
             Poll::Pending => Poll::Pending,
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.exchange {
-            Some(exchange) => self.ended || exchange.output_finished(),
+            Some(exchange) => self.ended || (self.file.is_none() && exchange.output_finished()),
             None => self.fixed.is_none(),
         }
     }
@@ -67,6 +117,9 @@ impl http_body::Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         if let Some(data) = &self.fixed {
             return SizeHint::with_exact(data.len() as u64);
+        }
+        if let Some(file) = &self.file {
+            return SizeHint::with_exact(file.remaining);
         }
         match self.exchange.as_ref().and_then(|e| e.exact_remaining()) {
             Some(n) => SizeHint::with_exact(n),
@@ -79,7 +132,7 @@ impl http_body::Body for ResponseBody {
 impl Drop for ResponseBody {
     fn drop(&mut self) {
         if let Some(exchange) = self.exchange.take() {
-            let ended = self.ended || exchange.output_finished();
+            let ended = self.ended || (self.file.is_none() && exchange.output_finished());
             exchange.finish_stream(ended);
         }
     }

@@ -163,6 +163,19 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         except RuntimeError as exc:
             EVENTS[rid] = {"error": str(exc)}
         await send({"type": "http.response.body", "body": b"ok"})
+    elif path == "/pathsend":
+        # Send the file named by the x-path header; the server must announce the extension.
+        assert "http.response.pathsend" in scope["extensions"]
+        headers = dict(scope["headers"])
+        start_headers = [(b"content-type", b"application/octet-stream")]
+        if b"x-length" in headers:
+            start_headers.append((b"content-length", headers[b"x-length"]))
+        await send({"type": "http.response.start", "status": 200, "headers": start_headers})
+        try:
+            await send({"type": "http.response.pathsend", "path": headers[b"x-path"].decode()})
+        except OSError as exc:
+            EVENTS[rid] = {"error": type(exc).__name__}
+            await send({"type": "http.response.body", "body": b""})
     elif path == "/bad-header":
         try:
             await send(
