@@ -304,10 +304,14 @@ impl HttpCycle {
                 AppLoop::defer_wake(this.app_loop.bind(py), exchange)?;
                 return Ok(this.app_loop.get().done(py));
             }
-            (Phase::NotStarted, HttpMessage::Body { .. } | HttpMessage::PathSend(_)) => {
-                return Err(PyRuntimeError::new_err(
-                    "Expected ASGI message 'http.response.start', but got a body message.",
-                ));
+            (Phase::NotStarted, body) => {
+                let kind = match body {
+                    HttpMessage::PathSend(_) => "http.response.pathsend",
+                    _ => "http.response.body",
+                };
+                return Err(PyRuntimeError::new_err(format!(
+                    "Expected ASGI message 'http.response.start', but got '{kind}'."
+                )));
             }
             (Phase::Streaming, HttpMessage::Start(_)) => {
                 return Err(PyRuntimeError::new_err(
