@@ -97,12 +97,18 @@ pub fn serve(
     on_event: &(dyn Fn(ServerEvent) + Sync),
 ) -> Result<(), ServeError> {
     let std_listener = listener::bind(&config.bind, config.backlog).map_err(ServeError::Bind)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.threads)
-        .thread_name("fasterapi-io")
-        .enable_all()
-        .build()
-        .map_err(ServeError::Runtime)?;
+    // One I/O thread: a current-thread runtime on this (the calling) thread, so accepting and
+    // serving share a thread and no task hops between threads. More: a work-stealing pool.
+    let runtime = if config.threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.threads)
+            .thread_name("fasterapi-io")
+            .enable_all()
+            .build()
+    }
+    .map_err(ServeError::Runtime)?;
     let router = Arc::new(RequestRouter::new(config, loops, stop.clone()));
     let result = runtime.block_on(async move {
         let listener = Listener::from_std(std_listener).map_err(ServeError::Runtime)?;
