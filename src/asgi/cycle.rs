@@ -242,7 +242,7 @@ impl HttpCycle {
                     .then_some("ASGI callable returned without completing response.")
             }
         };
-        Exchange::wake_stream(&mut state);
+        exchange.wake_stream(&mut state);
         Ok(message)
     }
 }
@@ -346,7 +346,7 @@ impl HttpCycle {
                 }
             }
         }
-        Exchange::wake_stream(&mut state);
+        exchange.wake_stream(&mut state);
         if this.phase == Phase::Complete {
             // A receive waiting for the end of the response now gets http.disconnect.
             if let Some(fut) = this.pending_receive.take() {

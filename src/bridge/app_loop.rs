@@ -198,7 +198,7 @@ impl AppLoop {
         self.flush_scheduled.store(false, Ordering::Release);
         let deferred = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()));
         for exchange in deferred {
-            Exchange::wake_stream(&mut exchange.lock());
+            exchange.wake_stream(&mut exchange.lock());
         }
         match &self.access_log {
             Some(log) => log.flush(py),

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use super::LoopJob;
-use super::LoopQueue;
+use super::{LoopQueue, WakeBatch};
 
 /// The response head as the app sent it, validated.
 #[derive(Debug)]
@@ -89,6 +89,8 @@ pub struct Exchange {
     /// The body pump task, if the body was not pre-read; aborted when the exchange ends.
     pump: Mutex<Option<AbortHandle>>,
     queue: Arc<LoopQueue<LoopJob>>,
+    /// Where the loop thread hands the stream's waker when it advanced the response.
+    wakes: Arc<WakeBatch>,
     /// Bytes the app may queue before `send` waits.
     pub high_water: usize,
     /// Its places among the server's and its loop's requests in flight.
@@ -99,6 +101,7 @@ impl Exchange {
     pub fn new(
         id: u64,
         queue: Arc<LoopQueue<LoopJob>>,
+        wakes: Arc<WakeBatch>,
         high_water: usize,
         body_complete: bool,
         in_flight: [InFlight; 2],
@@ -113,6 +116,7 @@ impl Exchange {
             body_demand: Notify::new(),
             pump: Mutex::new(None),
             queue,
+            wakes,
             high_water,
             _in_flight: in_flight,
         }
@@ -137,10 +141,10 @@ impl Exchange {
 
     // ---- loop side ------------------------------------------------------------------------
 
-    /// Wake the stream task after the loop changed the output.
-    pub fn wake_stream(state: &mut ExchangeState) {
+    /// Wake the stream task after the loop changed the output (batched: see `WakeBatch`).
+    pub fn wake_stream(&self, state: &mut ExchangeState) {
         if let Some(waker) = state.stream_waker.take() {
-            waker.wake();
+            self.wakes.add(waker);
         }
     }
 
@@ -160,7 +164,7 @@ impl Exchange {
             state.output.chunks.push_back(body);
             state.output.complete = true;
         }
-        Self::wake_stream(&mut state);
+        self.wake_stream(&mut state);
     }
 
     // ---- tokio side -----------------------------------------------------------------------
@@ -283,7 +287,7 @@ mod tests {
     fn exchange(high_water: usize) -> (Arc<LoopQueue<LoopJob>>, Exchange) {
         let queue = Arc::new(LoopQueue::new().unwrap());
         let in_flight = [InFlight::take(&Default::default()), InFlight::take(&Default::default())];
-        let ex = Exchange::new(7, queue.clone(), high_water, false, in_flight);
+        let ex = Exchange::new(7, queue.clone(), Arc::default(), high_water, false, in_flight);
         (queue, ex)
     }
 

@@ -5,6 +5,7 @@ mod access_log;
 mod app_loop;
 mod exchange;
 mod queue;
+mod wake_batch;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ pub use access_log::AccessLog;
 pub use app_loop::AppLoop;
 pub use exchange::{AppAborted, Exchange, ExchangeState, InFlight, ResponseHead};
 pub use queue::LoopQueue;
+pub use wake_batch::WakeBatch;
 
 use crate::http::RequestHead;
 

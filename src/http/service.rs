@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::{Peer, RequestHead, ResponseBody, TrustedHosts};
-use crate::bridge::{Exchange, InFlight, JobQueue, LoopJob, NewRequest, ResponseHead};
+use crate::bridge::{Exchange, InFlight, JobQueue, LoopJob, NewRequest, ResponseHead, WakeBatch};
 use crate::config::ServerConfig;
 use crate::shutdown::{ShutdownTrigger, StopReason};
 use crate::tls::TlsInfo;
@@ -109,6 +109,7 @@ impl ConnectionInfo {
 struct AppLoopLink {
     queue: Arc<JobQueue>,
     in_flight: Arc<AtomicUsize>,
+    wakes: Arc<WakeBatch>,
 }
 
 /// Spreads requests over the app loops and holds what every request needs from the config.
@@ -140,7 +141,10 @@ impl RequestRouter {
             default_headers.push((header::SERVER, HeaderValue::from_static("fasterapi")));
         }
         default_headers.extend(config.default_headers.iter().cloned());
-        let loops = loops.into_iter().map(|queue| AppLoopLink { queue, in_flight: Arc::default() }).collect();
+        let loops = loops
+            .into_iter()
+            .map(|queue| AppLoopLink { queue, in_flight: Arc::default(), wakes: Arc::default() })
+            .collect();
         Self {
             loops,
             next_loop: AtomicUsize::new(0),
@@ -155,6 +159,13 @@ impl RequestRouter {
             served: AtomicU64::new(0),
             max_requests: config.limit_max_requests,
             stop,
+        }
+    }
+
+    /// Start the task that wakes response streams for each app loop; call inside the runtime.
+    pub fn spawn_wake_dispatchers(&self) {
+        for app_loop in &self.loops {
+            tokio::spawn(app_loop.wakes.clone().dispatch());
         }
     }
 
@@ -207,6 +218,7 @@ impl RequestRouter {
         let app_loop = self.pick_loop();
         let queue = app_loop.queue.clone();
         let tickets = [ticket, InFlight::take(&app_loop.in_flight)];
+        let wakes = app_loop.wakes.clone();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
 
         let (preread, body) = match self.preread(&head, body).await {
@@ -214,7 +226,8 @@ impl RequestRouter {
             // The client went away while sending a small body: nobody is left to answer.
             Err(()) => return Ok(bad_request()),
         };
-        let exchange = Arc::new(Exchange::new(id, queue.clone(), self.high_water, body.is_none(), tickets));
+        let exchange =
+            Arc::new(Exchange::new(id, queue.clone(), wakes, self.high_water, body.is_none(), tickets));
         if let Some(data) = preread {
             exchange.push_body(data, body.is_none());
         }
