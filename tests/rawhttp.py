@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import socket
+import weakref
+
+#: Bytes read past the end of a response, kept for the next `read_response` on that socket: a
+#: server may send pipelined responses in one segment.
+_leftover: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
 
 
 def connect(port: int, timeout: float = 5.0) -> socket.socket:
@@ -25,7 +30,7 @@ def read_until_close(sock: socket.socket, timeout: float = 5.0) -> bytes:
 def read_response(sock: socket.socket, timeout: float = 5.0) -> tuple[bytes, dict[bytes, bytes], bytes]:
     """Read one response with a content-length or chunked body: (status line, headers, body)."""
     sock.settimeout(timeout)
-    buf = b""
+    buf = _leftover.pop(sock, b"")
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
         if not chunk:
@@ -46,6 +51,7 @@ def read_response(sock: socket.socket, timeout: float = 5.0) -> tuple[bytes, dic
             if not chunk:
                 break
             rest += chunk
+        _leftover[sock] = rest[need:]
         return status, headers, rest[:need]
     if headers.get(b"transfer-encoding") == b"chunked":
         body = b""
@@ -59,5 +65,6 @@ def read_response(sock: socket.socket, timeout: float = 5.0) -> tuple[bytes, dic
             body += rest[:size]
             rest = rest[size + 2 :]
             if size == 0:
+                _leftover[sock] = rest
                 return status, headers, body
     return status, headers, rest

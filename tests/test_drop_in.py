@@ -103,22 +103,27 @@ def test_limit_concurrency_answers_503_with_uvicorns_body(start_server):
     srv = start_server(SCOPE_APP, "--limit-concurrency", "2")
     import threading
 
-    slow = [
-        threading.Thread(
-            target=httpx.get, args=(f"{srv.url}/sleep",), kwargs={"headers": {"x-sleep": "3"}, "timeout": 10}
-        )
-        for _ in range(2)
-    ]
-    for thread in slow:
-        thread.start()
-    deadline = time.monotonic() + 10
-    while True:
-        response = httpx.get(f"{srv.url}/")
-        if response.status_code == 503 or time.monotonic() > deadline:
-            break
+    slow = threading.Thread(
+        target=httpx.get, args=(f"{srv.url}/sleep",), kwargs={"headers": {"x-sleep": "3"}, "timeout": 10}
+    )
+    slow.start()
+    # One request sleeping plus this probe make two in flight: still allowed.
+    deadline = time.monotonic() + 5
+    while httpx.get(f"{srv.url}/sleeping").text != "1":
+        assert time.monotonic() < deadline, "the slow request never started"
         time.sleep(0.01)
-    for thread in slow:
-        thread.join()
+    # The probe's ticket is returned once its app finished; now a second and a third request.
+    with httpx.Client() as client:
+        second = threading.Thread(
+            target=client.get, args=(f"{srv.url}/sleep",), kwargs={"headers": {"x-sleep": "1"}}
+        )
+        second.start()
+        while httpx.get(f"{srv.url}/sleeping").status_code != 503:
+            assert time.monotonic() < deadline, "the second request never started"
+            time.sleep(0.01)
+        response = httpx.get(f"{srv.url}/")
+        second.join()
+    slow.join()
     assert response.status_code == 503
     assert response.text == "Service Unavailable"
     assert response.headers["content-type"] == "text/plain; charset=utf-8"

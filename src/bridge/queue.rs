@@ -1,10 +1,18 @@
 //! LoopQueue: the GIL-free mailbox of one app loop. Tokio threads push jobs and wake the loop
 //! through an eventfd at most once per batch; the loop thread takes the whole batch in one go.
+//!
+//! Inside the server the eventfd is written by a signalling task (`signal_batches`) rather than
+//! by the first push: that task runs after the tasks already queued on the runtime, so every
+//! request parsed in this round of the runtime joins the batch before the loop is woken. Without
+//! it the loop thread, woken at the first push, tends to preempt the I/O thread on a shared core
+//! and take batches of one or two.
 
+use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 
 /// A mailbox of `T`s for a loop thread, woken through a file descriptor the loop watches.
 pub struct LoopQueue<T> {
@@ -12,6 +20,18 @@ pub struct LoopQueue<T> {
     /// True while a wake-up is written to the eventfd and not yet consumed by `take_batch`.
     wake_pending: AtomicBool,
     event_fd: OwnedFd,
+    signaller: Mutex<Signaller>,
+}
+
+/// The signalling task's side of the queue.
+#[derive(Default)]
+struct Signaller {
+    /// A signalling task runs; pushes leave the eventfd write to it.
+    installed: bool,
+    /// A wake-up was asked for and not written yet.
+    requested: bool,
+    /// The task, when parked.
+    waker: Option<Waker>,
 }
 
 impl<T> LoopQueue<T> {
@@ -24,7 +44,12 @@ impl<T> LoopQueue<T> {
         }
         // SAFETY: `fd` is a fresh descriptor that nothing else owns.
         let event_fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Self { jobs: Mutex::new(Vec::with_capacity(64)), wake_pending: AtomicBool::new(false), event_fd })
+        Ok(Self {
+            jobs: Mutex::new(Vec::with_capacity(64)),
+            wake_pending: AtomicBool::new(false),
+            event_fd,
+            signaller: Mutex::new(Signaller::default()),
+        })
     }
 
     /// The descriptor the loop must watch for readability (`loop.add_reader`).
@@ -36,6 +61,43 @@ impl<T> LoopQueue<T> {
     pub fn push(&self, job: T) {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).push(job);
         if !self.wake_pending.swap(true, Ordering::SeqCst) {
+            self.request_signal();
+        }
+    }
+
+    /// Have the signalling task write the wake-up, or write it now if there is no such task.
+    fn request_signal(&self) {
+        let waker = {
+            let mut signaller = self.signaller.lock().unwrap_or_else(|e| e.into_inner());
+            if !signaller.installed {
+                drop(signaller);
+                return self.signal();
+            }
+            signaller.requested = true;
+            signaller.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The signalling task: writes each requested wake-up once the runtime has run the tasks
+    /// queued before it. Runs on the tokio runtime for as long as the server does.
+    pub async fn signal_batches(self: Arc<Self>) {
+        self.signaller.lock().unwrap_or_else(|e| e.into_inner()).installed = true;
+        let _uninstall = Uninstall(&self);
+        loop {
+            poll_fn(|cx| {
+                let mut signaller = self.signaller.lock().unwrap_or_else(|e| e.into_inner());
+                if signaller.requested {
+                    signaller.requested = false;
+                    Poll::Ready(())
+                } else {
+                    signaller.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            })
+            .await;
             self.signal();
         }
     }
@@ -62,6 +124,20 @@ impl<T> LoopQueue<T> {
         // because the loop reads (resets) it at every batch.
         unsafe {
             libc::write(self.fileno(), (&one as *const u64).cast(), 8);
+        }
+    }
+}
+
+/// When the signalling task ends (the runtime shuts down), pushes signal directly again and a
+/// wake-up it had not written yet is written.
+struct Uninstall<'a, T>(&'a LoopQueue<T>);
+
+impl<T> Drop for Uninstall<'_, T> {
+    fn drop(&mut self) {
+        let mut signaller = self.0.signaller.lock().unwrap_or_else(|e| e.into_inner());
+        signaller.installed = false;
+        if std::mem::take(&mut signaller.requested) {
+            self.0.signal();
         }
     }
 }
@@ -122,6 +198,26 @@ mod tests {
             batch.clear();
         }
         producers.into_iter().for_each(|p| p.join().unwrap());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_signalling_task_wakes_the_loop_once_per_round() {
+        let q = Arc::new(LoopQueue::new().unwrap());
+        let task = tokio::spawn(q.clone().signal_batches());
+        tokio::task::yield_now().await; // the task starts and parks
+        for i in 0..10 {
+            q.push(i);
+        }
+        assert!(!readable(q.fileno()), "the wake-up waits for the signalling task's turn");
+        tokio::task::yield_now().await;
+        assert!(readable(q.fileno()), "then it is written");
+        let mut batch = Vec::new();
+        q.take_batch(&mut batch);
+        assert_eq!(batch, (0..10).collect::<Vec<_>>());
+        task.abort();
+        let _ = task.await;
+        q.push(10);
+        assert!(readable(q.fileno()), "without the task, a push signals directly again");
     }
 
     #[test]

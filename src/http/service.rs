@@ -162,9 +162,11 @@ impl RequestRouter {
         }
     }
 
-    /// Start the task that wakes response streams for each app loop; call inside the runtime.
-    pub fn spawn_wake_dispatchers(&self) {
+    /// Start, for each app loop, the tasks that wake it and that wake its response streams, in
+    /// batches; call inside the runtime.
+    pub fn spawn_batchers(&self) {
         for app_loop in &self.loops {
+            tokio::spawn(app_loop.queue.clone().signal_batches());
             tokio::spawn(app_loop.wakes.clone().dispatch());
         }
     }

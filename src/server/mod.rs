@@ -112,7 +112,7 @@ pub fn serve(
     let router = Arc::new(RequestRouter::new(config, loops, stop.clone()));
     let result = runtime.block_on(async move {
         let listener = Listener::from_std(std_listener).map_err(ServeError::Runtime)?;
-        router.spawn_wake_dispatchers();
+        router.spawn_batchers();
         let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Runtime)?;
         let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Runtime)?;
         // SIGHUP re-reads the certificates; without TLS it keeps its default meaning.
