@@ -205,10 +205,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_listening(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30) -> None:
+    """Wait until something accepts on `port`; fail early if `proc` (the server) exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with status {proc.returncode}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -15,8 +15,9 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from run import wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -36,17 +37,6 @@ def listening_socket(port: int, reuseport: bool) -> socket.socket:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("server did not start")
 
 
 def measure(mode: str, workers: int, connections: int, seconds: int) -> tuple[float, list[float]]:

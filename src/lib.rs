@@ -5,6 +5,7 @@ mod asgi;
 mod bridge;
 mod config;
 mod http;
+mod os_error;
 mod server;
 mod shutdown;
 mod tls;

@@ -13,6 +13,7 @@ use rustls::server::{ServerConnection, WebPkiClientVerifier};
 use rustls::{RootCertStore, SupportedCipherSuite};
 
 use crate::config::HttpMode;
+use crate::os_error;
 
 /// Whether clients must present a certificate (`--ssl-cert-reqs`, Python's `ssl.CERT_*` values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,11 +62,7 @@ impl fmt::Display for TlsError {
 impl std::error::Error for TlsError {}
 
 fn read(option: &str, path: &str) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| {
-        let reason = e.to_string();
-        let reason = reason.split(" (os error").next().unwrap_or(&reason).to_lowercase();
-        TlsError(format!("{option} {path}: {reason}"))
-    })
+    std::fs::read(path).map_err(|e| TlsError(format!("{option} {path}: {}", os_error::reason(&e))))
 }
 
 fn certificates(option: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {

@@ -67,6 +67,13 @@ impl ResponseBody {
     }
 }
 
+impl ResponseBody {
+    /// Everything was sent: the app's last chunk, and the pathsend file if there was one.
+    fn finished(&self, exchange: &Exchange) -> bool {
+        self.ended || (self.file.is_none() && exchange.output_finished())
+    }
+}
+
 impl http_body::Body for ResponseBody {
     type Data = Bytes;
     type Error = AppAborted;
@@ -109,7 +116,7 @@ impl http_body::Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.exchange {
-            Some(exchange) => self.ended || (self.file.is_none() && exchange.output_finished()),
+            Some(exchange) => self.finished(exchange),
             None => self.fixed.is_none(),
         }
     }
@@ -132,7 +139,7 @@ impl http_body::Body for ResponseBody {
 impl Drop for ResponseBody {
     fn drop(&mut self) {
         if let Some(exchange) = self.exchange.take() {
-            let ended = self.ended || (self.file.is_none() && exchange.output_finished());
+            let ended = self.finished(&exchange);
             exchange.finish_stream(ended);
         }
     }

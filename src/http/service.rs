@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -30,10 +30,10 @@ pub struct ConnectionInfo {
     pub tls: Option<Arc<TlsInfo>>,
     /// The peer is in `--forwarded-allow-ips`: its proxy headers are believed.
     pub trusted_proxy: bool,
-    /// Set when the first request arrives (graceful shutdown spares connections about to get one).
+    /// Signalled when the first request arrives (graceful shutdown spares connections about to
+    /// get one).
     first_request: Notify,
-    has_requests: AtomicBool,
-    /// Requests seen, for `--limit-requests-per-connection`.
+    /// Requests seen: whether any arrived, and `--limit-requests-per-connection`.
     requests: AtomicU64,
     /// Signalled when the connection has had its share of requests and should close gracefully.
     retire: Notify,
@@ -61,7 +61,6 @@ impl ConnectionInfo {
             tls: None,
             trusted_proxy,
             first_request: Notify::new(),
-            has_requests: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             retire: Notify::new(),
         }
@@ -76,10 +75,11 @@ impl ConnectionInfo {
     /// Record that a request arrived on this connection. The one that reaches `cap` asks the
     /// connection to close gracefully once it is answered, and is told so (true).
     fn request_arrived(&self, cap: Option<u64>) -> bool {
-        if !self.has_requests.swap(true, Ordering::AcqRel) {
+        let seen = self.requests.fetch_add(1, Ordering::AcqRel) + 1;
+        if seen == 1 {
             self.first_request.notify_waiters();
         }
-        let last = cap.is_some_and(|cap| self.requests.fetch_add(1, Ordering::Relaxed) + 1 == cap);
+        let last = cap == Some(seen);
         if last {
             self.retire.notify_one();
         }
@@ -93,7 +93,7 @@ impl ConnectionInfo {
 
     /// True once any request arrived.
     pub fn has_requests(&self) -> bool {
-        self.has_requests.load(Ordering::Acquire)
+        self.requests.load(Ordering::Acquire) > 0
     }
 
     /// Resolves when the first request arrives (at once if one already has).

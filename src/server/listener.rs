@@ -27,8 +27,7 @@ pub struct BindError {
 
 impl std::fmt::Display for BindError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let reason = self.source.to_string();
-        let reason = reason.split(" (os error").next().unwrap_or(&reason).to_lowercase();
+        let reason = crate::os_error::reason(&self.source);
         match self.source.raw_os_error() {
             Some(code) => {
                 write!(
