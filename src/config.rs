@@ -1,11 +1,13 @@
 //! ServerConfig: every knob the Rust core reads, with its default, validated once at construction.
 //! Parsing command lines and environment variables is the Python `Config`'s job, not this module's.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
 use crate::http::TrustedHosts;
+use crate::ws::WsSettings;
 
 /// Which HTTP versions a listener speaks (`--http`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +151,8 @@ pub struct ServerConfig {
     pub limit_requests_per_connection: Option<u64>,
     /// How long a client may take to complete the TLS handshake.
     pub tls_handshake_timeout: Duration,
+    /// WebSocket options; `None` turns WebSocket support off (`--ws none`).
+    pub ws: Option<Arc<WsSettings>>,
 }
 
 /// A configuration value that cannot be used.
@@ -191,6 +195,7 @@ impl Default for ServerConfig {
             h2: H2Settings::default(),
             limit_requests_per_connection: None,
             tls_handshake_timeout: Duration::from_secs(10),
+            ws: Some(Arc::default()),
         }
     }
 }

@@ -9,6 +9,7 @@ mod os_error;
 mod server;
 mod shutdown;
 mod tls;
+mod ws;
 
 use pyo3::prelude::*;
 
@@ -18,6 +19,7 @@ fn _fasterapi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::TlsConfig>()?;
     m.add_class::<bridge::AppLoop>()?;
     m.add_class::<asgi::HttpCycle>()?;
+    m.add_class::<asgi::WsCycle>()?;
     m.add("ClientDisconnected", m.py().get_type::<asgi::ClientDisconnected>())?;
     Ok(())
 }

@@ -109,7 +109,8 @@ def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
     type=click.Choice(WS_CHOICES),
     default="auto",
     show_default=True,
-    help="WebSocket protocol implementation.",
+    help="WebSockets: auto (on) or none (upgrade requests reach the app as HTTP). uvicorn's "
+    "websockets, websockets-sansio and wsproto mean auto.",
 )
 @option(
     "--ws-max-size",

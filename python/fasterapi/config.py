@@ -39,17 +39,6 @@ SSL_VERSIONS = {17: "all", 2: "all", 5: "tls12"}
 
 EXIT_STARTUP_FAILURE = 3
 
-#: WebSocket tuning options: accepted so deployment files keep working; they take effect once
-#: WebSocket support lands and a warning says so meanwhile.
-WS_TUNING = ("ws_max_size", "ws_max_queue", "ws_ping_interval", "ws_ping_timeout", "ws_per_message_deflate")
-WS_DEFAULTS: dict[str, Any] = {
-    "ws_max_size": 16 * 1024 * 1024,
-    "ws_max_queue": 32,
-    "ws_ping_interval": 20.0,
-    "ws_ping_timeout": 20.0,
-    "ws_per_message_deflate": True,
-}
-
 
 def _choice(option: str, value: Any, choices: tuple[Any, ...]) -> Any:
     if value not in choices:
@@ -180,11 +169,9 @@ class Config:
         _choice("--http", http, HTTP_CHOICES)
         # uvicorn's HTTP/1.1 implementations map to our HTTP/1.1-only mode.
         self.http = "h1" if http in ("h11", "httptools") else http
-        self.ws = _choice("--ws", ws, WS_CHOICES)
-        if ws not in ("auto", "none"):
-            raise ValueError(
-                f"--ws {ws} is not supported yet (WebSocket support has not landed); use auto or none"
-            )
+        # uvicorn's WebSocket libraries all mean our native implementation; `none` turns it off.
+        self.ws = "none" if ws == "none" else "auto"
+        _choice("--ws", ws, WS_CHOICES)
         self.ws_max_size = _integer("--ws-max-size", ws_max_size, minimum=1)
         self.ws_max_queue = _integer("--ws-max-queue", ws_max_queue, minimum=1)
         self.ws_ping_interval = _number("--ws-ping-interval", ws_ping_interval, allow_none=True)
@@ -378,18 +365,11 @@ class Config:
             access.handlers = []
             access.propagate = False
         logger.log(TRACE_LOG_LEVEL, "Logging configured at level %s", self.log_level)
-        self._warn_inactive_options()
 
     @property
     def supervised(self) -> bool:
         """Run under a supervisor process (worker processes or reloading)."""
         return self.reload or self.workers > 1
-
-    def _warn_inactive_options(self) -> None:
-        for name in WS_TUNING:
-            if getattr(self, name) != WS_DEFAULTS[name]:
-                option = "--" + name.replace("_", "-")
-                logger.warning("%s has no effect yet: WebSocket support has not landed.", option)
 
     def load(self) -> None:
         """Check TLS files, import the app (exit status 3 with one clear line on either failure) and

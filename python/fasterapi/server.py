@@ -228,6 +228,12 @@ class Server:
             h2_max_header_list_size=config.h2_max_header_list_size,
             h2_keep_alive_interval=config.h2_keep_alive_interval,
             h2_keep_alive_timeout=config.h2_keep_alive_timeout,
+            ws=config.ws != "none",
+            ws_max_size=config.ws_max_size,
+            ws_max_queue=config.ws_max_queue,
+            ws_ping_interval=config.ws_ping_interval,
+            ws_ping_timeout=config.ws_ping_timeout,
+            ws_per_message_deflate=config.ws_per_message_deflate,
         )
 
     async def _serve_http(self, core: Any, slots: list[AppLoopSlot]) -> int:

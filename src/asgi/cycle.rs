@@ -85,7 +85,7 @@ impl HttpCycle {
     }
 
     pub fn id(&self) -> u64 {
-        self.exchange.id
+        self.exchange.link.id
     }
 
     /// Decide what `receive` returns now; if nothing, ask the loop to be woken on change.

@@ -10,7 +10,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
 
-use crate::bridge::ResponseHead;
+use crate::bridge::{ResponseHead, WsMessage};
 
 /// An HTTP message the app sent, parsed.
 pub enum HttpMessage {
@@ -26,23 +26,11 @@ pub enum HttpMessage {
 /// Parse one `send` message of an HTTP cycle.
 pub fn parse_http_message(message: &Bound<'_, PyAny>) -> PyResult<HttpMessage> {
     let py = message.py();
-    let message =
-        message.cast::<PyDict>().map_err(|_| PyTypeError::new_err("ASGI message must be a dict"))?;
-    let kind = message
-        .get_item(intern!(py, "type"))?
-        .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type' key"))?;
-    let kind = kind.extract::<pyo3::pybacked::PyBackedStr>()?;
+    let (message, kind) = message_dict(message)?;
     match &*kind {
         "http.response.start" => Ok(HttpMessage::Start(parse_start(message)?)),
         "http.response.body" => {
-            let body = match message.get_item(intern!(py, "body"))? {
-                Some(body) => bytes_of(&body, "body")?,
-                None => Bytes::new(),
-            };
-            let more_body = match message.get_item(intern!(py, "more_body"))? {
-                Some(more) => more.is_truthy()?,
-                None => false,
-            };
+            let (body, more_body) = body_of(message)?;
             Ok(HttpMessage::Body { body, more_body })
         }
         "http.response.pathsend" => {
@@ -57,6 +45,116 @@ pub fn parse_http_message(message: &Bound<'_, PyAny>) -> PyResult<HttpMessage> {
     }
 }
 
+/// A message the app sent on a WebSocket, parsed.
+pub enum WsSend {
+    Accept { subprotocol: Option<String>, headers: Vec<(HeaderName, HeaderValue)> },
+    Send(WsMessage),
+    Close { code: u16, reason: String },
+    ResponseStart(ResponseHead),
+    ResponseBody { body: Bytes, more_body: bool },
+}
+
+impl WsSend {
+    /// The message's `type`, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WsSend::Accept { .. } => "websocket.accept",
+            WsSend::Send(_) => "websocket.send",
+            WsSend::Close { .. } => "websocket.close",
+            WsSend::ResponseStart(_) => "websocket.http.response.start",
+            WsSend::ResponseBody { .. } => "websocket.http.response.body",
+        }
+    }
+}
+
+fn message_dict<'a, 'py>(
+    message: &'a Bound<'py, PyAny>,
+) -> PyResult<(&'a Bound<'py, PyDict>, pyo3::pybacked::PyBackedStr)> {
+    let py = message.py();
+    let message =
+        message.cast::<PyDict>().map_err(|_| PyTypeError::new_err("ASGI message must be a dict"))?;
+    let kind = message
+        .get_item(intern!(py, "type"))?
+        .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type' key"))?;
+    Ok((message, kind.extract::<pyo3::pybacked::PyBackedStr>()?))
+}
+
+/// An optional key that may also be present with the value `None`.
+fn optional<'py>(
+    message: &Bound<'py, PyDict>,
+    key: &Bound<'py, pyo3::types::PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    Ok(message.get_item(key)?.filter(|value| !value.is_none()))
+}
+
+/// Parse one `send` message of a WebSocket.
+pub fn parse_ws_message(message: &Bound<'_, PyAny>) -> PyResult<WsSend> {
+    let py = message.py();
+    let (message, kind) = message_dict(message)?;
+    match &*kind {
+        "websocket.send" => {
+            if let Some(text) = optional(message, intern!(py, "text"))? {
+                return Ok(WsSend::Send(WsMessage::Text(text.extract::<String>()?)));
+            }
+            match optional(message, intern!(py, "bytes"))? {
+                Some(data) => Ok(WsSend::Send(WsMessage::Binary(bytes_of(&data, "bytes")?))),
+                None => Err(PyValueError::new_err("'websocket.send' message needs 'bytes' or 'text'")),
+            }
+        }
+        "websocket.accept" => {
+            let subprotocol =
+                optional(message, intern!(py, "subprotocol"))?.map(|s| s.extract()).transpose()?;
+            Ok(WsSend::Accept { subprotocol, headers: headers_of(message)? })
+        }
+        "websocket.close" => {
+            let code = optional(message, intern!(py, "code"))?
+                .map(|c| c.extract::<u16>())
+                .transpose()?
+                .unwrap_or(1000);
+            let reason = optional(message, intern!(py, "reason"))?
+                .map(|r| r.extract())
+                .transpose()?
+                .unwrap_or_default();
+            Ok(WsSend::Close { code, reason })
+        }
+        "websocket.http.response.start" => Ok(WsSend::ResponseStart(parse_start(message)?)),
+        "websocket.http.response.body" => {
+            let (body, more_body) = body_of(message)?;
+            Ok(WsSend::ResponseBody { body, more_body })
+        }
+        other => Err(PyRuntimeError::new_err(format!("Unexpected ASGI message '{other}' on a WebSocket."))),
+    }
+}
+
+/// `body` and `more_body` of a body message, with their defaults.
+fn body_of(message: &Bound<'_, PyDict>) -> PyResult<(Bytes, bool)> {
+    let py = message.py();
+    let body = match message.get_item(intern!(py, "body"))? {
+        Some(body) => bytes_of(&body, "body")?,
+        None => Bytes::new(),
+    };
+    let more_body = match message.get_item(intern!(py, "more_body"))? {
+        Some(more) => more.is_truthy()?,
+        None => false,
+    };
+    Ok((body, more_body))
+}
+
+/// The `headers` of a message: a list of (name, value) byte pairs, each validated.
+fn headers_of(message: &Bound<'_, PyDict>) -> PyResult<Vec<(HeaderName, HeaderValue)>> {
+    let mut headers = Vec::new();
+    if let Some(raw) = message.get_item(intern!(message.py(), "headers"))? {
+        for pair in raw.try_iter()? {
+            let pair = pair?;
+            let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair
+                .extract()
+                .map_err(|_| PyTypeError::new_err("each response header must be a (name, value) pair"))?;
+            headers.push(header_pair(&bytes_of(&name, "header name")?, &bytes_of(&value, "header value")?)?);
+        }
+    }
+    Ok(headers)
+}
+
 fn parse_start(message: &Bound<'_, PyDict>) -> PyResult<ResponseHead> {
     let py = message.py();
     let status = message
@@ -66,17 +164,7 @@ fn parse_start(message: &Bound<'_, PyDict>) -> PyResult<ResponseHead> {
         .map_err(|_| PyTypeError::new_err("response status must be an int between 100 and 999"))?;
     let status = StatusCode::from_u16(status)
         .map_err(|_| PyValueError::new_err(format!("invalid response status {status}")))?;
-    let mut headers = Vec::new();
-    if let Some(raw) = message.get_item(intern!(py, "headers"))? {
-        for pair in raw.try_iter()? {
-            let pair = pair?;
-            let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair
-                .extract()
-                .map_err(|_| PyTypeError::new_err("each response header must be a (name, value) pair"))?;
-            headers.push(header_pair(&bytes_of(&name, "header name")?, &bytes_of(&value, "header value")?)?);
-        }
-    }
-    Ok(ResponseHead { status, headers })
+    Ok(ResponseHead { status, headers: headers_of(message)? })
 }
 
 /// Validate one response header; CR, LF, NUL and other invalid bytes are refused, never written.

@@ -1,9 +1,11 @@
-//! ASGI translation on the loop thread: scopes from request heads, the `receive`/`send` pair of an
-//! HTTP cycle, and parsing of the messages the app sends.
+//! ASGI translation on the loop thread: scopes from request heads, the `receive`/`send` pairs of
+//! an HTTP request and of a WebSocket, and parsing of the messages the app sends.
 
 mod cycle;
 mod message;
 mod scope;
+mod websocket;
 
 pub use cycle::{AccessInfo, ClientDisconnected, HttpCycle};
-pub use scope::http_scope;
+pub use scope::{http_scope, websocket_scope};
+pub use websocket::WsCycle;

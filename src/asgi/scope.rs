@@ -1,4 +1,4 @@
-//! Builds the ASGI HTTP `scope` dict from a RequestHead, with interned keys.
+//! Builds the ASGI HTTP and WebSocket `scope` dicts from a RequestHead, with interned keys.
 //! Runs on the loop thread only; knows nothing about sockets or tasks.
 
 use pyo3::intern;
@@ -8,8 +8,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use crate::http::{Peer, RequestHead};
 use crate::tls::TlsInfo;
 
-/// The HTTP spec version we implement: 2.4 adds `send` raising `OSError` after a disconnect.
-pub const HTTP_SPEC_VERSION: &str = "2.4";
+/// The HTTP and WebSocket spec version we implement: 2.4 adds `send` raising `OSError` after a
+/// disconnect.
+pub const SPEC_VERSION: &str = "2.4";
 
 fn address<'py>(py: Python<'py>, peer: Option<&Peer>) -> PyResult<Bound<'py, PyAny>> {
     match peer {
@@ -22,21 +23,23 @@ fn address<'py>(py: Python<'py>, peer: Option<&Peer>) -> PyResult<Bound<'py, PyA
     }
 }
 
-/// The `scope` for one HTTP request. `state` is the lifespan state, copied shallowly.
-pub fn http_scope<'py>(
+/// The keys every scope has, with the type-specific ones from `fill`; `state` is the lifespan
+/// state, copied shallowly.
+fn scope<'py>(
     py: Python<'py>,
+    kind: &Bound<'py, PyString>,
     head: &RequestHead,
     root_path: &Bound<'py, PyString>,
     state: Option<&Bound<'py, PyDict>>,
+    extensions: Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let scope = PyDict::new(py);
     let asgi = PyDict::new(py);
     asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
-    asgi.set_item(intern!(py, "spec_version"), intern!(py, HTTP_SPEC_VERSION))?;
-    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+    asgi.set_item(intern!(py, "spec_version"), intern!(py, SPEC_VERSION))?;
+    scope.set_item(intern!(py, "type"), kind)?;
     scope.set_item(intern!(py, "asgi"), asgi)?;
     scope.set_item(intern!(py, "http_version"), PyString::intern(py, head.version.as_str()))?;
-    scope.set_item(intern!(py, "method"), PyString::intern(py, head.method.as_str()))?;
     scope.set_item(intern!(py, "scheme"), PyString::intern(py, head.scheme))?;
 
     let root = root_path.to_str()?;
@@ -68,12 +71,42 @@ pub fn http_scope<'py>(
     if let Some(state) = state {
         scope.set_item(intern!(py, "state"), state.copy()?)?;
     }
-    let extensions = PyDict::new(py);
-    extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
     if let Some(tls) = &head.tls {
         extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
     }
     scope.set_item(intern!(py, "extensions"), extensions)?;
+    Ok(scope)
+}
+
+/// The `scope` for one HTTP request.
+pub fn http_scope<'py>(
+    py: Python<'py>,
+    head: &RequestHead,
+    root_path: &Bound<'py, PyString>,
+    state: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let extensions = PyDict::new(py);
+    extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
+    let scope = scope(py, intern!(py, "http"), head, root_path, state, extensions)?;
+    scope.set_item(intern!(py, "method"), PyString::intern(py, head.method.as_str()))?;
+    Ok(scope)
+}
+
+/// The `scope` for one WebSocket: `ws`/`wss`, the offered subprotocols, and the denial-response
+/// extension.
+pub fn websocket_scope<'py>(
+    py: Python<'py>,
+    head: &RequestHead,
+    subprotocols: &[String],
+    root_path: &Bound<'py, PyString>,
+    state: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let extensions = PyDict::new(py);
+    extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
+    let scope = scope(py, intern!(py, "websocket"), head, root_path, state, extensions)?;
+    let scheme = if matches!(head.scheme, "https" | "wss") { "wss" } else { "ws" };
+    scope.set_item(intern!(py, "scheme"), PyString::intern(py, scheme))?;
+    scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
     Ok(scope)
 }
 

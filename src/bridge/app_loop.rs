@@ -1,5 +1,5 @@
 //! AppLoop: the loop-thread side of one app event loop. It drains the loop's job queue, starts
-//! an ASGI task per request, and owns the Python handles that the HTTP cycles share.
+//! an ASGI task per request or WebSocket, and owns the Python handles that the HTTP cycles share.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,9 +10,15 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use super::AccessLog;
-use super::{Exchange, JobQueue, LoopJob, NewRequest};
-use crate::asgi::{http_scope, AccessInfo, HttpCycle};
+use super::{Exchange, JobQueue, LoopJob, NewRequest, NewWebSocket, Verdict};
+use crate::asgi::{http_scope, websocket_scope, AccessInfo, HttpCycle, WsCycle};
 use crate::http::{HttpVersion, Peer};
+
+/// A cycle waiting for its exchange to change.
+enum Parked {
+    Http(Py<HttpCycle>),
+    WebSocket(Py<WsCycle>),
+}
 
 /// One app event loop as Rust sees it. Created by `Server.add_loop`; lives on its loop thread.
 #[pyclass(frozen, module = "fasterapi._fasterapi")]
@@ -30,8 +36,10 @@ pub struct AppLoop {
     state: Option<Py<PyDict>>,
     root_path: Py<PyString>,
     access_log: Option<AccessLog>,
+    /// `logging.getLogger("fasterapi.error")`, for the WebSocket lines uvicorn logs there.
+    error_log: Py<PyAny>,
     /// Cycles with a pending receive or send, by exchange id.
-    waiting: Mutex<HashMap<u64, Py<HttpCycle>>>,
+    waiting: Mutex<HashMap<u64, Parked>>,
     /// Running app tasks, by exchange id, so shutdown can cancel them.
     tasks: Mutex<HashMap<u64, Py<PyAny>>>,
     /// Exchanges whose response head waits for the end of this loop iteration.
@@ -53,6 +61,7 @@ impl AppLoop {
         access_log: Option<AccessLog>,
     ) -> PyResult<Self> {
         let create_future = event_loop.getattr(intern!(py, "create_future"))?;
+        let error_log = py.import("logging")?.call_method1("getLogger", ("fasterapi.error",))?;
         let done_future = create_future.call0()?;
         done_future.call_method1(intern!(py, "set_result"), (py.None(),))?;
         Ok(Self {
@@ -66,6 +75,7 @@ impl AppLoop {
             state,
             root_path: PyString::new(py, root_path).unbind(),
             access_log,
+            error_log: error_log.unbind(),
             waiting: Mutex::new(HashMap::new()),
             tasks: Mutex::new(HashMap::new()),
             deferred: Mutex::new(Vec::new()),
@@ -92,7 +102,17 @@ impl AppLoop {
 
     /// Wake `cycle` when its exchange changes.
     pub fn park(&self, id: u64, cycle: Py<HttpCycle>) {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(id, cycle);
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Parked::Http(cycle));
+    }
+
+    /// Wake the WebSocket `cycle` when its exchange changes.
+    pub fn park_ws(&self, id: u64, cycle: Py<WsCycle>) {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Parked::WebSocket(cycle));
+    }
+
+    /// Log `message` at INFO on `fasterapi.error`.
+    pub fn log_info(&self, py: Python<'_>, message: &str) -> PyResult<()> {
+        self.error_log.bind(py).call_method1(intern!(py, "info"), (message,)).map(drop)
     }
 
     /// Stop waking the cycle of exchange `id` (its app finished).
@@ -132,6 +152,40 @@ impl AppLoop {
         Self::schedule_flush(slf)
     }
 
+    /// Run the app for a new request or WebSocket (`cycle`) as a task on this loop.
+    fn start_app<T>(
+        slf: &Bound<'_, Self>,
+        id: u64,
+        scope: Bound<'_, PyDict>,
+        cycle: T,
+        finished: impl Fn(&T) -> bool,
+    ) -> PyResult<()>
+    where
+        T: pyo3::PyClass + Into<pyo3::PyClassInitializer<T>>,
+    {
+        let py = slf.py();
+        let this = slf.get();
+        let cycle = Bound::new(py, cycle)?;
+        let coro = this.dispatch.bind(py).call1((this.app.bind(py), scope, &cycle))?;
+        let task = this.start_task.bind(py).call1((coro,))?;
+        if !finished(&cycle.borrow()) {
+            this.tasks.lock().unwrap_or_else(|e| e.into_inner()).insert(id, task.unbind());
+        }
+        Ok(())
+    }
+
+    fn start_websocket(slf: &Bound<'_, Self>, socket: NewWebSocket) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let NewWebSocket { head, subprotocols, exchange } = socket;
+        let state = this.state.as_ref().map(|s| s.bind(py));
+        let scope = websocket_scope(py, &head, &subprotocols, this.root_path.bind(py), state)?;
+        let client = head.client.as_ref().map(Peer::display).unwrap_or_default();
+        let id = exchange.link.id;
+        let cycle = WsCycle::new(exchange, slf.clone().unbind(), &client, &head.path_with_query());
+        Self::start_app(slf, id, scope, cycle, |cycle| cycle.finished)
+    }
+
     fn start_request(slf: &Bound<'_, Self>, request: NewRequest) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
@@ -143,7 +197,7 @@ impl AppLoop {
             path_with_query: head.path_with_query(),
             http_version: head.version.as_str(),
         });
-        let id = exchange.id;
+        let id = exchange.link.id;
         let cycle = HttpCycle::new(
             exchange,
             slf.clone().unbind(),
@@ -151,13 +205,7 @@ impl AppLoop {
             head.method == http::Method::HEAD,
             head.version == HttpVersion::Http2,
         );
-        let cycle = Bound::new(py, cycle)?;
-        let coro = this.dispatch.bind(py).call1((this.app.bind(py), scope, &cycle))?;
-        let task = this.start_task.bind(py).call1((coro,))?;
-        if !cycle.borrow().finished {
-            this.tasks.lock().unwrap_or_else(|e| e.into_inner()).insert(id, task.unbind());
-        }
-        Ok(())
+        Self::start_app(slf, id, scope, cycle, |cycle| cycle.finished)
     }
 }
 
@@ -179,10 +227,19 @@ impl AppLoop {
                     let exchange = request.exchange.clone();
                     Self::start_request(slf, *request).inspect_err(|_| exchange.fail_before_start())
                 }
+                LoopJob::WebSocket(socket) => {
+                    let exchange = socket.exchange.clone();
+                    Self::start_websocket(slf, *socket).inspect_err(|_| {
+                        let mut state = exchange.lock();
+                        state.verdict = Some(Verdict::Fail);
+                        exchange.wake_task(&mut state);
+                    })
+                }
                 LoopJob::Wake(id) => {
                     let cycle = slf.get().waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     match cycle {
-                        Some(cycle) => HttpCycle::wake(cycle.bind(py)),
+                        Some(Parked::Http(cycle)) => HttpCycle::wake(cycle.bind(py)),
+                        Some(Parked::WebSocket(cycle)) => WsCycle::wake(cycle.bind(py)),
                         None => Ok(()),
                     }
                 }

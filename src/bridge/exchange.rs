@@ -11,8 +11,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use super::LoopJob;
-use super::{LoopQueue, WakeBatch};
+use super::Link;
 
 /// The response head as the app sent it, validated.
 #[derive(Debug)]
@@ -82,43 +81,28 @@ impl Drop for InFlight {
 /// One request's shared state. Created by the stream task, handed to the loop in a job. It lives
 /// until both the stream and the app are done with it, which is what `--limit-concurrency` counts.
 pub struct Exchange {
-    pub id: u64,
+    pub link: Link,
     state: Mutex<ExchangeState>,
     /// Signalled by the loop when the app wants more body; the body pump waits on it.
     pub body_demand: Notify,
     /// The body pump task, if the body was not pre-read; aborted when the exchange ends.
     pump: Mutex<Option<AbortHandle>>,
-    queue: Arc<LoopQueue<LoopJob>>,
-    /// Where the loop thread hands the stream's waker when it advanced the response.
-    wakes: Arc<WakeBatch>,
     /// Bytes the app may queue before `send` waits.
     pub high_water: usize,
-    /// Its places among the server's and its loop's requests in flight.
-    _in_flight: [InFlight; 2],
 }
 
 impl Exchange {
-    pub fn new(
-        id: u64,
-        queue: Arc<LoopQueue<LoopJob>>,
-        wakes: Arc<WakeBatch>,
-        high_water: usize,
-        body_complete: bool,
-        in_flight: [InFlight; 2],
-    ) -> Self {
+    pub fn new(link: Link, high_water: usize, body_complete: bool) -> Self {
         let state = ExchangeState {
             body: RequestBody { chunks: VecDeque::new(), complete: body_complete },
             ..Default::default()
         };
         Self {
-            id,
+            link,
             state: Mutex::new(state),
             body_demand: Notify::new(),
             pump: Mutex::new(None),
-            queue,
-            wakes,
             high_water,
-            _in_flight: in_flight,
         }
     }
 
@@ -143,9 +127,7 @@ impl Exchange {
 
     /// Wake the stream task after the loop changed the output (batched: see `WakeBatch`).
     pub fn wake_stream(&self, state: &mut ExchangeState) {
-        if let Some(waker) = state.stream_waker.take() {
-            self.wakes.add(waker);
-        }
+        self.link.wake_task(&mut state.stream_waker);
     }
 
     /// The loop could not start the app for this request: answer 500 and end the response.
@@ -171,10 +153,7 @@ impl Exchange {
 
     /// Post a wake to the loop if it waits for this exchange. Call with the state locked.
     fn wake_loop(&self, state: &mut ExchangeState) {
-        if state.loop_waiting {
-            state.loop_waiting = false;
-            self.queue.push(LoopJob::Wake(self.id));
-        }
+        self.link.wake_loop(&mut state.loop_waiting);
     }
 
     /// The pump read a body chunk (`last` when nothing follows).
@@ -283,11 +262,11 @@ mod tests {
     use std::task::Waker;
 
     use super::*;
+    use crate::bridge::{LoopJob, LoopQueue};
 
     fn exchange(high_water: usize) -> (Arc<LoopQueue<LoopJob>>, Exchange) {
         let queue = Arc::new(LoopQueue::new().unwrap());
-        let in_flight = [InFlight::take(&Default::default()), InFlight::take(&Default::default())];
-        let ex = Exchange::new(7, queue.clone(), Arc::default(), high_water, false, in_flight);
+        let ex = Exchange::new(Link::test(7, queue.clone()), high_water, false);
         (queue, ex)
     }
 

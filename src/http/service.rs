@@ -1,5 +1,6 @@
 //! The per-request hyper service: turns a request into a RequestHead and an Exchange, hands them
-//! to an app loop, waits for the response head, and returns a streaming response.
+//! to an app loop, waits for the response head, and returns a streaming response. A WebSocket
+//! request gets a WsExchange instead, and its session task once the app accepts it.
 
 use std::convert::Infallible;
 use std::future::poll_fn;
@@ -15,10 +16,14 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::{Peer, RequestHead, ResponseBody, TrustedHosts};
-use crate::bridge::{Exchange, InFlight, JobQueue, LoopJob, NewRequest, ResponseHead, WakeBatch};
+use crate::bridge::{
+    Exchange, InFlight, JobQueue, Link, LoopJob, NewRequest, NewWebSocket, ResponseHead, Verdict, WakeBatch,
+    WsExchange,
+};
 use crate::config::ServerConfig;
 use crate::shutdown::{ShutdownTrigger, StopReason};
 use crate::tls::TlsInfo;
+use crate::ws::{run_session, CloseCode, Handshake, HandshakeError, Sessions, WsSettings};
 
 /// The addresses and scheme of one accepted connection.
 #[derive(Debug)]
@@ -132,6 +137,10 @@ pub struct RequestRouter {
     max_requests: Option<u64>,
     /// Asks the server to shut down gracefully (the request limit was reached).
     stop: Arc<ShutdownTrigger>,
+    /// WebSocket options; `None` with `--ws none` (upgrade requests then reach the app as HTTP).
+    ws: Option<Arc<WsSettings>>,
+    /// The open WebSocket sessions, which shutdown closes with 1012.
+    sessions: Sessions,
 }
 
 impl RequestRouter {
@@ -159,7 +168,14 @@ impl RequestRouter {
             served: AtomicU64::new(0),
             max_requests: config.limit_max_requests,
             stop,
+            ws: config.ws.clone(),
+            sessions: Sessions::default(),
         }
+    }
+
+    /// The open WebSocket sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 
     /// Start, for each app loop, the tasks that wake it and that wake its response streams, in
@@ -211,12 +227,12 @@ impl RequestRouter {
             return Ok(service_unavailable());
         };
         let (parts, body) = request.into_parts();
-        let mut head = RequestHead::new(&parts, &conn);
-        if conn.trusted_proxy {
-            if let Some(proxies) = &self.proxies {
-                head.apply_forwarded(proxies);
+        if let Some(settings) = &self.ws {
+            if Handshake::is_requested(&parts) {
+                return Ok(self.websocket(&conn, parts, ticket, settings.clone()).await);
             }
         }
+        let head = self.head(&parts, &conn);
         let app_loop = self.pick_loop();
         let queue = app_loop.queue.clone();
         let tickets = [ticket, InFlight::take(&app_loop.in_flight)];
@@ -228,8 +244,8 @@ impl RequestRouter {
             // The client went away while sending a small body: nobody is left to answer.
             Err(()) => return Ok(bad_request()),
         };
-        let exchange =
-            Arc::new(Exchange::new(id, queue.clone(), wakes, self.high_water, body.is_none(), tickets));
+        let link = Link::new(id, queue.clone(), wakes, tickets);
+        let exchange = Arc::new(Exchange::new(link, self.high_water, body.is_none()));
         if let Some(data) = preread {
             exchange.push_body(data, body.is_none());
         }
@@ -247,6 +263,86 @@ impl RequestRouter {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         Ok(response)
+    }
+
+    /// The request head as the app sees it, proxy headers applied for a trusted proxy.
+    fn head(&self, parts: &http::request::Parts, conn: &ConnectionInfo) -> RequestHead {
+        let mut head = RequestHead::new(parts, conn);
+        if conn.trusted_proxy {
+            if let Some(proxies) = &self.proxies {
+                head.apply_forwarded(proxies);
+            }
+        }
+        head
+    }
+
+    /// Serve a WebSocket request: check the handshake, let the app decide, then either upgrade
+    /// and run the session or answer with the app's (or the server's) HTTP response.
+    async fn websocket(
+        &self,
+        conn: &ConnectionInfo,
+        mut parts: http::request::Parts,
+        ticket: InFlight,
+        settings: Arc<WsSettings>,
+    ) -> Response<ResponseBody> {
+        let handshake = match Handshake::check(&parts, &settings) {
+            Ok(handshake) => handshake,
+            Err(refused) => return handshake_refused(&refused),
+        };
+        let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+            return handshake_refused(&HandshakeError::BadRequest("This connection cannot be upgraded"));
+        };
+        let head = self.head(&parts, conn);
+        let app_loop = self.pick_loop();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let tickets = [ticket, InFlight::take(&app_loop.in_flight)];
+        let link = Link::new(id, app_loop.queue.clone(), app_loop.wakes.clone(), tickets);
+        let exchange = Arc::new(WsExchange::new(link, self.high_water, settings.max_queue));
+        // Until the socket is accepted, a vanished client means `websocket.disconnect` (1006).
+        let guard = HandshakeGuard(Some(exchange.clone()));
+        let subprotocols = handshake.subprotocols.clone();
+        app_loop.queue.push(LoopJob::WebSocket(Box::new(NewWebSocket {
+            head,
+            subprotocols,
+            exchange: exchange.clone(),
+        })));
+        match poll_fn(|cx| exchange.poll_verdict(cx)).await {
+            Verdict::Accept { subprotocol, headers } => {
+                guard.disarm();
+                let (status, mut accept_headers) = handshake.accept_response();
+                accept_headers.extend(headers);
+                if let Some(value) = subprotocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
+                    accept_headers.push((header::SEC_WEBSOCKET_PROTOCOL, value));
+                }
+                let control = self.sessions.control();
+                let deflate = handshake.deflate;
+                tokio::spawn(async move {
+                    match on_upgrade.await {
+                        Ok(upgraded) => {
+                            let io = hyper_util::rt::TokioIo::new(upgraded);
+                            run_session(io, exchange, settings, deflate, control).await
+                        }
+                        Err(_) => exchange.close_inbound(CloseCode::ABNORMAL, "", true),
+                    }
+                });
+                self.response(ResponseHead { status, headers: accept_headers }, ResponseBody::empty())
+            }
+            Verdict::Reject => {
+                let mut response = Response::new(ResponseBody::empty());
+                *response.status_mut() = http::StatusCode::FORBIDDEN;
+                response
+            }
+            Verdict::Deny { head, body } => self.response(head, ResponseBody::full(body)),
+            Verdict::Fail => {
+                let mut response =
+                    Response::new(ResponseBody::full(Bytes::from_static(b"Internal Server Error")));
+                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                response
+            }
+        }
     }
 
     /// Take a place under `--limit-concurrency`, or `None` when the server is full.
@@ -350,6 +446,36 @@ impl Drop for DisconnectGuard {
             exchange.disconnect();
         }
     }
+}
+
+/// Tells the app the client is gone if a WebSocket ends before it was accepted (the client
+/// left, or the app rejected or denied it).
+struct HandshakeGuard(Option<Arc<WsExchange>>);
+
+impl HandshakeGuard {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for HandshakeGuard {
+    fn drop(&mut self) {
+        if let Some(exchange) = self.0.take() {
+            exchange.close_inbound(CloseCode::ABNORMAL, "", true);
+        }
+    }
+}
+
+/// The answer to a WebSocket request the server refused before the app saw it.
+fn handshake_refused(refused: &HandshakeError) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(Bytes::from_static(refused.body().as_bytes())));
+    *response.status_mut() = refused.status();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    if *refused == HandshakeError::UnsupportedVersion {
+        headers.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+    }
+    response
 }
 
 /// uvicorn's answer when `--limit-concurrency` is exceeded.

@@ -15,6 +15,7 @@ use crate::config::{Bind, H2Settings, HttpMode, ServerConfig};
 use crate::http::TrustedHosts;
 use crate::shutdown::{ShutdownTrigger, StopReason};
 use crate::tls::TlsAcceptor;
+use crate::ws::WsSettings;
 
 /// One listening server with its app loops.
 #[pyclass(frozen, module = "fasterapi._fasterapi")]
@@ -38,7 +39,8 @@ impl Server {
         limit_requests_per_connection = None, h2_max_concurrent_streams = 100,
         h2_initial_stream_window_size = 1048576, h2_initial_connection_window_size = 2097152,
         h2_max_frame_size = 16384, h2_max_header_list_size = 65536, h2_keep_alive_interval = None,
-        h2_keep_alive_timeout = 20.0
+        h2_keep_alive_timeout = 20.0, ws = true, ws_max_size = 16777216, ws_max_queue = 32,
+        ws_ping_interval = Some(20.0), ws_ping_timeout = Some(20.0), ws_per_message_deflate = true
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -70,6 +72,12 @@ impl Server {
         h2_max_header_list_size: u32,
         h2_keep_alive_interval: Option<f64>,
         h2_keep_alive_timeout: f64,
+        ws: bool,
+        ws_max_size: usize,
+        ws_max_queue: usize,
+        ws_ping_interval: Option<f64>,
+        ws_ping_timeout: Option<f64>,
+        ws_per_message_deflate: bool,
     ) -> PyResult<Self> {
         let bad = |e: crate::config::ConfigError| PyValueError::new_err(e.to_string());
         let seconds = |option: &'static str, value: f64| {
@@ -124,6 +132,19 @@ impl Server {
             limit_requests_per_connection,
             h1_max_buf_size: max_head_size,
             tls_handshake_timeout: seconds("--ssl-handshake-timeout", tls_handshake_timeout)?,
+            ws: match ws {
+                true => Some(Arc::new(WsSettings {
+                    max_size: ws_max_size.max(1),
+                    max_queue: ws_max_queue.max(1),
+                    ping_interval: ws_ping_interval
+                        .filter(|t| *t > 0.0)
+                        .map(|t| seconds("--ws-ping-interval", t))
+                        .transpose()?,
+                    ping_timeout: ws_ping_timeout.map(|t| seconds("--ws-ping-timeout", t)).transpose()?,
+                    per_message_deflate: ws_per_message_deflate,
+                })),
+                false => None,
+            },
             ..ServerConfig::default()
         };
         config.validate().map_err(bad)?;

@@ -7,8 +7,13 @@ mod listener;
 mod stream;
 mod tls_config;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::server::graceful::GracefulConnection;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -25,6 +30,9 @@ use crate::shutdown::{ShutdownTrigger, StopReason};
 use crate::tls::TlsAcceptor;
 use drain::{Drain, DrainWatch};
 use stream::{Listener, Stream};
+
+/// How long WebSockets closed at shutdown get to send their close frame.
+const SESSION_CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 /// What the server reports to its owner while it runs.
 pub enum ServerEvent {
@@ -56,15 +64,29 @@ impl std::fmt::Display for ServeError {
 
 impl std::error::Error for ServeError {}
 
+/// The HTTP/1.1 settings, for the auto builder's HTTP/1.1 half and the `--http h1` builder alike.
+macro_rules! http1_settings {
+    ($builder:expr, $config:expr) => {
+        $builder
+            .timer(TokioTimer::new())
+            .header_read_timeout($config.timeout_keep_alive)
+            .keep_alive(true)
+            .max_buf_size($config.h1_max_buf_size)
+            .auto_date_header($config.date_header)
+    };
+}
+
+/// `--http h1`: hyper's HTTP/1.1 builder, since the auto builder only honours HTTP/1.1-only when
+/// it serves without upgrades, and WebSockets need them.
+fn http1_builder(config: &ServerConfig) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    http1_settings!(builder, config);
+    builder
+}
+
 fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.timeout_keep_alive)
-        .keep_alive(true)
-        .max_buf_size(config.h1_max_buf_size)
-        .auto_date_header(config.date_header);
+    http1_settings!(builder.http1(), config);
     let h2 = &config.h2;
     builder
         .http2()
@@ -81,10 +103,13 @@ fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
         // accepted yet, or that keeps causing stream errors, gets GOAWAY.
         .max_pending_accept_reset_streams(H2Settings::MAX_PENDING_RESETS)
         .max_local_error_reset_streams(H2Settings::MAX_LOCAL_ERROR_RESETS);
+    if config.ws.is_some() {
+        // RFC 8441: WebSockets over HTTP/2 streams (extended CONNECT).
+        builder.http2().enable_connect_protocol();
+    }
     match config.http {
-        HttpMode::Auto => builder,
-        HttpMode::H1 => builder.http1_only(),
         HttpMode::H2 => builder.http2_only(),
+        _ => builder,
     }
 }
 
@@ -121,6 +146,7 @@ pub fn serve(
             None => None,
         };
         let builder = Arc::new(http_builder(config));
+        let http1 = Arc::new(http1_builder(config));
         let drain = Drain::new();
         let address = listener.describe(tls.is_some()).map_err(ServeError::Runtime)?;
         on_event(ServerEvent::Ready(vec![address]));
@@ -131,6 +157,7 @@ pub fn serve(
                         let connection = Connection {
                             router: router.clone(),
                             builder: builder.clone(),
+                            http1: http1.clone(),
                             http: config.http,
                             watch: drain.watcher(),
                         };
@@ -169,8 +196,14 @@ pub fn serve(
         }
         drop(listener);
         on_event(ServerEvent::ShuttingDown(stop.reason().unwrap_or(StopReason::Requested)));
-        let open = drain.open();
-        let drain = drain.shutdown();
+        let sessions = router.sessions();
+        let open = drain.open() + sessions.open();
+        // WebSockets live until their client leaves: without a graceful timeout they are closed
+        // (1012) at once, as uvicorn does; with one, the app has that long to close them.
+        if config.timeout_graceful_shutdown.is_none() {
+            sessions.close_all();
+        }
+        let drain = async { tokio::join!(drain.shutdown(), sessions.finished()) };
         // A (second) SIGINT skips the wait, as uvicorn's second CTRL+C does. SIGTERM does not:
         // a supervisor's SIGTERM after the terminal's SIGINT must not cut requests short.
         let forced = interrupt.recv();
@@ -185,6 +218,9 @@ pub fn serve(
                 _ = forced => {},
             },
         }
+        // Whatever is still open gets its 1012 and a moment to send it.
+        sessions.close_all();
+        let _ = tokio::time::timeout(SESSION_CLOSE_GRACE, sessions.finished()).await;
         Ok(())
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -198,6 +234,7 @@ pub fn serve(
 struct Connection {
     router: Arc<RequestRouter>,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    http1: Arc<hyper::server::conn::http1::Builder>,
     http: HttpMode,
     watch: DrainWatch,
 }
@@ -210,21 +247,33 @@ impl Connection {
             hyper::service::service_fn(move |req| router.clone().handle(info.clone(), req))
         };
         let io = TokioIo::new(stream);
-        // hyper-util applies `--http h1|h2` only without upgrade support.
-        if self.http == HttpMode::Auto {
-            run_connection(self.builder.serve_connection_with_upgrades(io, service), info, self.watch).await
-        } else {
-            run_connection(self.builder.serve_connection(io, service), info, self.watch).await
+        // HTTP/2 upgrades to WebSockets by extended CONNECT, which needs no upgrade support.
+        match self.http {
+            HttpMode::Auto => {
+                let conn = self.builder.serve_connection_with_upgrades(io, service);
+                run_connection(conn, GracefulConnection::graceful_shutdown, info, self.watch).await
+            }
+            HttpMode::H1 => {
+                let conn = self.http1.serve_connection(io, service).with_upgrades();
+                run_connection(conn, http1::UpgradeableConnection::graceful_shutdown, info, self.watch).await
+            }
+            HttpMode::H2 => {
+                let conn = self.builder.serve_connection(io, service);
+                run_connection(conn, GracefulConnection::graceful_shutdown, info, self.watch).await
+            }
         }
     }
 }
 
 /// Drive one connection; when shutdown begins, let a connection that has not received a request
 /// yet take up to a short grace period to do so, then shut it down gracefully.
-async fn run_connection<C>(conn: C, info: Arc<ConnectionInfo>, mut watch: DrainWatch)
-where
-    C: hyper_util::server::graceful::GracefulConnection,
-{
+/// `graceful` starts the connection's graceful shutdown.
+async fn run_connection<C: Future>(
+    conn: C,
+    graceful: fn(Pin<&mut C>),
+    info: Arc<ConnectionInfo>,
+    mut watch: DrainWatch,
+) {
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
@@ -232,7 +281,7 @@ where
         // `--limit-requests-per-connection`: HTTP/1.1 answers with `connection: close`, HTTP/2
         // sends GOAWAY; requests already running finish either way.
         _ = info.retired() => {
-            conn.as_mut().graceful_shutdown();
+            graceful(conn.as_mut());
             let _ = conn.await;
             return;
         }
@@ -244,7 +293,7 @@ where
             _ = tokio::time::sleep(DrainWatch::first_request_grace()) => {}
         }
     }
-    conn.as_mut().graceful_shutdown();
+    graceful(conn.as_mut());
     let _ = conn.await;
     drop(watch);
 }
