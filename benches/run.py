@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = ROOT / "benches"
 HYPER = BENCHES / "hyper_hello" / "target" / "release" / "hyper_hello"
+WS_LOAD = BENCHES / "ws_load" / "target" / "release" / "ws_load"
 SERVER_CPUS = "0"
 LOAD_CPUS = "1"
 PEERS = ("fasterapi", "granian", "uvicorn", "hypercorn")
@@ -42,7 +43,7 @@ class Scenario:
     app: str  # import string, relative to benches/
     path: str
     connections: int = 64
-    tool: str = "wrk"  # wrk (HTTP/1.1) or h2load (h2c, 16 streams per connection)
+    tool: str = "wrk"  # wrk (HTTP/1.1), h2load (h2c, 16 streams per connection), ws (ws_load)
     body: bytes | None = None
     content_type: str = "application/octet-stream"
     workers: int = 1
@@ -82,6 +83,14 @@ SCENARIOS = [
     Scenario("stream-1m", "streaming 1 MiB in 64 KiB chunks", "apps:raw", "/stream", 16),
     Scenario("file-1m", "1 MiB FileResponse (Starlette)", "framework_apps:starlette_app", "/file", 16),
     Scenario("sleep-10ms", "10 ms I/O wait per request, 512 conns", "apps:raw", "/sleep", 512),
+    Scenario(
+        "ws-echo",
+        "WebSocket echo, 64-byte text, 64 conns (messages/s)",
+        "apps:raw",
+        "/ws",
+        tool="ws",
+        body=b"x" * 64,
+    ),
     Scenario(
         "workers-2", "raw ASGI hello, --workers 2, 256 conns (unpinned)", "apps:raw", "/", 256, workers=2
     ),
@@ -352,11 +361,26 @@ def run_h2load(url: str, scenario: Scenario, seconds: float, pin: bool) -> Resul
     return Result("", rps, _ms(*mean.groups()) if mean else None, None, failed + errored, non_2xx, None)
 
 
+def run_ws_load(url: str, scenario: Scenario, seconds: float, pin: bool) -> Result:
+    """Round trips per second: each connection sends a message and waits for its echo."""
+    size = len(scenario.body or b"x")
+    ws_url = url.replace("http://", "ws://")
+    command = [str(WS_LOAD), ws_url, str(scenario.connections), str(seconds), str(size)]
+    if pin:
+        command = ["taskset", "-c", LOAD_CPUS, *command]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    report = json.loads(out)
+    return Result("", report["messages_per_s"], report["p50_ms"], report["p99_ms"], report["errors"], 0, None)
+
+
+LOADS = {"wrk": run_wrk, "h2load": run_h2load, "ws": run_ws_load}
+
+
 def measure(name: str, python: str, scenario: Scenario, seconds: float, warmup: float) -> Result:
     server = RunningServer(name, python, scenario)
     try:
         url = f"http://127.0.0.1:{server.port}{scenario.path}"
-        load = run_h2load if scenario.tool == "h2load" else run_wrk
+        load = LOADS[scenario.tool]
         pin = scenario.workers == 1
         if warmup:
             load(url, scenario, warmup, pin)
@@ -412,6 +436,10 @@ def ensure_venv(venv: Path) -> str:
 
 def build_hyper() -> None:
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=HYPER.parents[2], check=True)
+
+
+def build_ws_load() -> None:
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=WS_LOAD.parents[2], check=True)
 
 
 def versions(python: str) -> dict[str, str]:
@@ -481,6 +509,8 @@ def main() -> int:
     python = python or (sys.executable if args.smoke else ensure_venv(BENCHES / ".venv"))
     if not args.smoke and (servers is None or "hyper" in servers):
         build_hyper()
+    if any(s.tool == "ws" for s in scenarios):
+        build_ws_load()
 
     reports = []
     for scenario in scenarios:

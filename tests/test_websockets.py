@@ -10,6 +10,7 @@ import signal
 import socket
 import ssl
 import time
+from pathlib import Path
 
 import h2.config
 import h2.connection
@@ -476,3 +477,43 @@ def test_fastapi_websocket_endpoint(start_server):
             return first, await ws.recv()
 
     assert run(scenario()) == ("http_version=1.1 scheme=ws", "echo: hi")
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+@pytest.mark.parametrize("tls", [True, False])
+def test_chromium_websocket_over_h2_with_tls_and_http11_without(start_server, tmp_path, tls):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_tls import Certs
+
+    args = Certs(tmp_path).args() if tls else []
+    srv = start_server("tests.apps.browser_app:app", *args)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--ignore-certificate-errors"])
+        try:
+            page = browser.new_context(ignore_https_errors=True).new_page()
+            page.goto(f"{srv.url}/ws-page")
+            page.wait_for_selector("text=done", timeout=15000)
+            status = page.inner_text("#status")
+        finally:
+            browser.close()
+    expected = "http_version=2 scheme=wss" if tls else "http_version=1.1 scheme=ws"
+    assert status == f"done {expected} | echo: ping from the browser"
+
+
+def test_chat_example_broadcasts_to_everyone(start_server):
+    srv = start_server("examples.chat:app")
+
+    async def scenario():
+        async with websockets.connect(ws_url(srv, "/ws")) as alice:
+            assert (await alice.recv()).startswith("* someone joined (1 here)")
+            async with websockets.connect(ws_url(srv, "/ws")) as bob:
+                assert (await alice.recv()).startswith("* someone joined (2 here)")
+                assert (await bob.recv()).startswith("* someone joined (2 here)")
+                await bob.send("bob: hi")
+                return await alice.recv(), await bob.recv()
+
+    assert run(scenario()) == ("bob: hi", "bob: hi")
