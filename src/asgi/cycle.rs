@@ -41,6 +41,8 @@ enum ReceiveOutcome {
 enum Phase {
     NotStarted,
     Streaming,
+    /// The body is complete and the app announced trailers: waiting for them.
+    Trailers,
     Complete,
 }
 
@@ -56,6 +58,8 @@ pub struct HttpCycle {
     body_delivered: bool,
     /// The body of this response is dropped (HEAD, 204, 304).
     drop_body: bool,
+    /// The app announced `http.response.trailers` in its `http.response.start`.
+    trailers: bool,
     pending_receive: Option<Py<PyAny>>,
     pending_send: Option<Py<PyAny>>,
     /// The app coroutine has finished (returned or raised).
@@ -78,6 +82,7 @@ impl HttpCycle {
             phase: Phase::NotStarted,
             body_delivered: false,
             drop_body: is_head,
+            trailers: false,
             pending_receive: None,
             pending_send: None,
             finished: false,
@@ -241,6 +246,12 @@ impl HttpCycle {
                 (!failed && !state.disconnected)
                     .then_some("ASGI callable returned without completing response.")
             }
+            // The body is whole: end the response without the missing trailers.
+            Phase::Trailers => {
+                state.output.complete = true;
+                this.phase = Phase::Complete;
+                (!failed).then_some("ASGI callable returned without sending trailers.")
+            }
         };
         exchange.wake_stream(&mut state);
         Ok(message)
@@ -296,7 +307,9 @@ impl HttpCycle {
             return Err(ClientDisconnected::new_err("client disconnected"));
         }
         match (this.phase, message) {
-            (Phase::NotStarted, HttpMessage::Start(head)) => {
+            (Phase::NotStarted, HttpMessage::Start { head, trailers }) => {
+                this.trailers = trailers;
+                state.output.trailers_expected = trailers && !this.drop_body;
                 this.start_response(py, &mut state, head)?;
                 drop(state);
                 // The head usually goes out with the first body message in one wake; if the app
@@ -304,19 +317,35 @@ impl HttpCycle {
                 AppLoop::defer_wake(this.app_loop.bind(py), exchange)?;
                 return Ok(this.app_loop.get().done(py));
             }
-            (Phase::NotStarted, body) => {
-                let kind = match body {
-                    HttpMessage::PathSend(_) => "http.response.pathsend",
-                    _ => "http.response.body",
-                };
+            (Phase::NotStarted, other) => {
                 return Err(PyRuntimeError::new_err(format!(
-                    "Expected ASGI message 'http.response.start', but got '{kind}'."
+                    "Expected ASGI message 'http.response.start', but got '{}'.",
+                    other.kind()
                 )));
             }
-            (Phase::Streaming, HttpMessage::Start(_)) => {
-                return Err(PyRuntimeError::new_err(
-                    "Expected ASGI message 'http.response.body', but got 'http.response.start'.",
-                ));
+            (Phase::Streaming, other @ (HttpMessage::Start { .. } | HttpMessage::Trailers { .. })) => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "Expected ASGI message 'http.response.body', but got '{}'.",
+                    other.kind()
+                )));
+            }
+            (Phase::Trailers, HttpMessage::Trailers { headers, more_trailers }) => {
+                if !this.drop_body {
+                    let trailers = state.output.trailers.get_or_insert_with(http::HeaderMap::new);
+                    for (name, value) in headers {
+                        trailers.append(name, value);
+                    }
+                }
+                if !more_trailers {
+                    state.output.complete = true;
+                    this.phase = Phase::Complete;
+                }
+            }
+            (Phase::Trailers, other) => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "Expected ASGI message 'http.response.trailers', but got '{}'.",
+                    other.kind()
+                )));
             }
             (Phase::Complete, _) => {
                 return Err(PyRuntimeError::new_err(
@@ -340,6 +369,8 @@ impl HttpCycle {
                 }
                 if more_body {
                     state.output.streamed = true;
+                } else if this.trailers {
+                    this.phase = Phase::Trailers;
                 } else {
                     state.output.complete = true;
                     this.phase = Phase::Complete;

@@ -14,13 +14,34 @@ use crate::bridge::{ResponseHead, WsMessage};
 
 /// An HTTP message the app sent, parsed.
 pub enum HttpMessage {
-    Start(ResponseHead),
+    /// `http.response.start`; `trailers` when the app will send `http.response.trailers`.
+    Start {
+        head: ResponseHead,
+        trailers: bool,
+    },
     Body {
         body: Bytes,
         more_body: bool,
     },
     /// `http.response.pathsend`: the rest of the body is this file.
     PathSend(PathBuf),
+    /// `http.response.trailers`.
+    Trailers {
+        headers: Vec<(HeaderName, HeaderValue)>,
+        more_trailers: bool,
+    },
+}
+
+impl HttpMessage {
+    /// The message's `type`, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HttpMessage::Start { .. } => "http.response.start",
+            HttpMessage::Body { .. } => "http.response.body",
+            HttpMessage::PathSend(_) => "http.response.pathsend",
+            HttpMessage::Trailers { .. } => "http.response.trailers",
+        }
+    }
 }
 
 /// Parse one `send` message of an HTTP cycle.
@@ -28,7 +49,20 @@ pub fn parse_http_message(message: &Bound<'_, PyAny>) -> PyResult<HttpMessage> {
     let py = message.py();
     let (message, kind) = message_dict(message)?;
     match &*kind {
-        "http.response.start" => Ok(HttpMessage::Start(parse_start(message)?)),
+        "http.response.start" => {
+            let trailers = match message.get_item(intern!(py, "trailers"))? {
+                Some(flag) => flag.is_truthy()?,
+                None => false,
+            };
+            Ok(HttpMessage::Start { head: parse_start(message)?, trailers })
+        }
+        "http.response.trailers" => {
+            let more_trailers = match message.get_item(intern!(py, "more_trailers"))? {
+                Some(more) => more.is_truthy()?,
+                None => false,
+            };
+            Ok(HttpMessage::Trailers { headers: headers_of(message)?, more_trailers })
+        }
         "http.response.body" => {
             let (body, more_body) = body_of(message)?;
             Ok(HttpMessage::Body { body, more_body })

@@ -87,6 +87,9 @@ pub fn http_scope<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let extensions = PyDict::new(py);
     extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
+    if head.accepts_trailers() {
+        extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
+    }
     let scope = scope(py, intern!(py, "http"), head, root_path, state, extensions)?;
     scope.set_item(intern!(py, "method"), PyString::intern(py, head.method.as_str()))?;
     Ok(scope)

@@ -43,6 +43,10 @@ pub struct ResponseOutput {
     pub aborted: bool,
     /// `http.response.pathsend`: after `chunks`, the body is this open file of this length.
     pub file: Option<(std::fs::File, u64)>,
+    /// The app announced trailers: the body has no known length (HTTP/1.1 goes chunked).
+    pub trailers_expected: bool,
+    /// `http.response.trailers` fields, sent after the body.
+    pub trailers: Option<http::HeaderMap>,
 }
 
 /// The mutable part of an [`Exchange`].
@@ -213,7 +217,10 @@ impl Exchange {
     /// True when every queued byte is out and the app said it was the last.
     pub fn output_finished(&self) -> bool {
         let state = self.lock();
-        state.output.complete && state.output.chunks.is_empty() && state.output.file.is_none()
+        state.output.complete
+            && state.output.chunks.is_empty()
+            && state.output.file.is_none()
+            && state.output.trailers.is_none()
     }
 
     /// The file a `pathsend` left to stream, once the chunks before it are out.
@@ -226,12 +233,18 @@ impl Exchange {
         }
     }
 
+    /// The trailers, once the body is out.
+    pub fn take_trailers(&self) -> Option<http::HeaderMap> {
+        self.lock().output.trailers.take()
+    }
+
     /// The body's exact length, when the app sent all of it in one message (a complete response);
     /// a streamed body has none, so HTTP/1.1 frames it chunked unless the app set a length.
     pub fn exact_remaining(&self) -> Option<u64> {
         let state = self.lock();
         let file = state.output.file.as_ref().map_or(0, |(_, len)| *len);
-        (state.output.complete && !state.output.streamed).then_some(state.output.queued_bytes as u64 + file)
+        (state.output.complete && !state.output.streamed && !state.output.trailers_expected)
+            .then_some(state.output.queued_bytes as u64 + file)
     }
 
     /// The stream task is done with this exchange: stop the pump; if the response did not end,

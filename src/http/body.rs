@@ -88,8 +88,7 @@ impl http_body::Body for ResponseBody {
                 Some(Err(_)) => Poll::Ready(Some(Err(AppAborted))),
                 None => {
                     self.file = None;
-                    self.ended = true;
-                    Poll::Ready(None)
+                    self.poll_frame(cx)
                 }
             };
         }
@@ -106,8 +105,9 @@ impl http_body::Body for ResponseBody {
                     self.poll_frame(cx)
                 }
                 None => {
+                    let trailers = exchange.take_trailers();
                     self.ended = true;
-                    Poll::Ready(None)
+                    Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))))
                 }
             },
             Poll::Pending => Poll::Pending,

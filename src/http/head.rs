@@ -139,6 +139,14 @@ impl RequestHead {
             .any(|(n, v)| n == header::EXPECT && v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
     }
 
+    /// The client sent `TE: trailers`: it accepts `http.response.trailers`.
+    pub fn accepts_trailers(&self) -> bool {
+        self.headers.iter().any(|(n, v)| {
+            n == header::TE
+                && v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+        })
+    }
+
     /// The path percent-decoded as UTF-8 (invalid sequences replaced), as the scope's `path`.
     pub fn decoded_path(&self) -> String {
         percent_encoding::percent_decode(&self.raw_path).decode_utf8_lossy().into_owned()
