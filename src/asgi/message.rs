@@ -216,9 +216,18 @@ pub fn header_pair(name: &[u8], value: &[u8]) -> PyResult<(HeaderName, HeaderVal
     Ok((header_name, header_value))
 }
 
-/// Copy a bytes-like object (bytes, bytearray, memoryview) into `Bytes`.
+/// Bodies at least this long are not copied out of an immutable `bytes` object: the `Bytes`
+/// keeps a reference to it instead. Shorter ones are copied, which is cheaper than the reference
+/// (dropping it away from the GIL defers a decref to pyo3's pool).
+const BORROW_MIN: usize = 16 * 1024;
+
+/// A bytes-like object (bytes, bytearray, memoryview) as `Bytes`: a large `bytes` is shared, not
+/// copied (it is immutable, so the view stays valid); anything else is copied.
 fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
     if let Ok(b) = obj.cast::<PyBytes>() {
+        if b.as_bytes().len() >= BORROW_MIN {
+            return Ok(Bytes::from_owner(obj.extract::<pyo3::pybacked::PyBackedBytes>()?));
+        }
         return Ok(Bytes::copy_from_slice(b.as_bytes()));
     }
     if let Ok(b) = obj.cast::<PyByteArray>() {
