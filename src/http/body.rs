@@ -6,12 +6,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use std::io;
 use std::task::ready;
-use tokio::io::{AsyncRead, ReadBuf};
 
+use super::file_chunks::FileChunks;
 use crate::bridge::{AppAborted, Exchange};
 
 /// The body of one response, fed by the app through the exchange.
@@ -22,33 +21,6 @@ pub struct ResponseBody {
     /// The file of an `http.response.pathsend`, once the chunks before it are out.
     file: Option<FileChunks>,
     ended: bool,
-}
-
-/// Reads a file in chunks on tokio's blocking pool, for `http.response.pathsend`.
-struct FileChunks {
-    file: tokio::fs::File,
-    remaining: u64,
-}
-
-impl FileChunks {
-    const CHUNK: u64 = 256 * 1024;
-
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
-        if self.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        let mut chunk = BytesMut::zeroed(self.remaining.min(Self::CHUNK) as usize);
-        let mut buf = ReadBuf::new(&mut chunk);
-        ready!(Pin::new(&mut self.file).poll_read(cx, &mut buf))?;
-        let read = buf.filled().len();
-        if read == 0 {
-            // The file shrank after its length was announced: the response cannot be completed.
-            return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
-        }
-        self.remaining -= read as u64;
-        chunk.truncate(read);
-        Poll::Ready(Some(Ok(chunk.freeze())))
-    }
 }
 
 impl ResponseBody {
@@ -101,7 +73,7 @@ impl http_body::Body for ResponseBody {
             Poll::Ready(Some(Err(aborted))) => Poll::Ready(Some(Err(aborted))),
             Poll::Ready(None) => match exchange.take_file() {
                 Some((file, len)) => {
-                    self.file = Some(FileChunks { file: tokio::fs::File::from_std(file), remaining: len });
+                    self.file = Some(FileChunks::new(file, len));
                     self.poll_frame(cx)
                 }
                 None => {
@@ -126,7 +98,7 @@ impl http_body::Body for ResponseBody {
             return SizeHint::with_exact(data.len() as u64);
         }
         if let Some(file) = &self.file {
-            return SizeHint::with_exact(file.remaining);
+            return SizeHint::with_exact(file.remaining());
         }
         match self.exchange.as_ref().and_then(|e| e.exact_remaining()) {
             Some(n) => SizeHint::with_exact(n),

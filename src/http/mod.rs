@@ -2,6 +2,7 @@
 //! response body that streams what the app sends.
 
 mod body;
+mod file_chunks;
 mod head;
 mod proxy;
 mod service;
