@@ -14,6 +14,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ("granian", "uvicorn", "hypercorn")
+OPTIMISATIONS = Path(__file__).with_name("optimisations.md")
 
 # (scenario keys, peer, minimum fasterapi / peer ratio) from the benchmark issue's targets.
 TARGETS: list[tuple[tuple[str, ...], str, float]] = [
@@ -121,6 +122,8 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         "- `hyper` is a pure-Rust hyper hello world on one thread (`benches/hyper_hello`): the ceiling no "
         "ASGI server can pass. The FastAPI ceiling is the app called in a loop without a server "
         "(`benches/ceiling.py`).",
+        "- WebSocket: `benches/ws_load` (Rust, tungstenite) keeps N connections each sending a message "
+        "and waiting for its echo; the req/s column counts those round trips per second.",
         "",
         "![fasterapi throughput as a multiple of each peer's](benchmarks.png)",
         "",
@@ -151,6 +154,9 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         if ceiling:
             lines.append(f"| *in-process ceiling* | {ceiling:,.0f} | | | | | | |")
         lines.append("")
+    # The hand-kept record of what each optimisation measured, kept across regenerations.
+    lines.append(OPTIMISATIONS.read_text().rstrip())
+    lines.append("")
     markdown.write_text("\n".join(lines))
     ratios = {
         key: {peer: ratio(table, peer) for peer in (*PEERS, "hyper") if ratio(table, peer)}
