@@ -10,6 +10,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use super::awaitable;
 use super::message::{parse_http_message, HttpMessage};
 use crate::bridge::AppLoop;
 use crate::bridge::{Exchange, ExchangeState, ResponseHead};
@@ -143,38 +144,21 @@ impl HttpCycle {
         let mut this = slf.borrow_mut();
         let exchange = this.exchange.clone();
         let mut state = exchange.lock();
-        let mut still_waiting = false;
-        if let Some(fut) = this.pending_receive.take() {
-            let fut = fut.into_bound(py);
-            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-                match this.poll_receive(&mut state) {
-                    ReceiveOutcome::Pending => {
-                        this.pending_receive = Some(fut.unbind());
-                        still_waiting = true;
-                    }
-                    outcome => {
-                        fut.call_method1(intern!(py, "set_result"), (Self::receive_event(py, outcome)?,))?;
-                    }
-                }
+        if let Some(fut) = awaitable::take_live(py, &mut this.pending_receive)? {
+            match this.poll_receive(&mut state) {
+                ReceiveOutcome::Pending => this.pending_receive = Some(fut.unbind()),
+                outcome => awaitable::resolve(&fut, Self::receive_event(py, outcome)?.into_any())?,
             }
         }
-        if let Some(fut) = this.pending_send.take() {
-            let fut = fut.into_bound(py);
-            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-                if state.disconnected {
-                    fut.call_method1(
-                        intern!(py, "set_exception"),
-                        (ClientDisconnected::new_err("client disconnected").into_value(py),),
-                    )?;
-                } else if state.output.queued_bytes < exchange.high_water {
-                    fut.call_method1(intern!(py, "set_result"), (py.None(),))?;
-                } else {
-                    state.loop_waiting = true;
-                    this.pending_send = Some(fut.unbind());
-                    still_waiting = true;
-                }
+        if let Some(fut) = awaitable::take_live(py, &mut this.pending_send)? {
+            let gone = state.disconnected.then(|| ClientDisconnected::new_err("client disconnected"));
+            this.pending_send =
+                awaitable::settle_send(fut, gone, state.output.queued_bytes < exchange.high_water)?;
+            if this.pending_send.is_some() {
+                state.loop_waiting = true;
             }
         }
+        let still_waiting = this.pending_receive.is_some() || this.pending_send.is_some();
         drop(state);
         drop(this);
         if still_waiting {
@@ -272,15 +256,7 @@ impl HttpCycle {
     fn receive(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let mut this = slf.borrow_mut();
-        if let Some(previous) = &this.pending_receive {
-            // A receive cancelled by its caller (e.g. a timeout) leaves its slot free.
-            if !previous.bind(py).call_method0(intern!(py, "done"))?.is_truthy()? {
-                return Err(PyRuntimeError::new_err(
-                    "receive() called while a previous receive() is still pending",
-                ));
-            }
-            this.pending_receive = None;
-        }
+        awaitable::ensure_receive_free(py, &mut this.pending_receive)?;
         let exchange = this.exchange.clone();
         let outcome = this.poll_receive(&mut exchange.lock());
         let app_loop = this.app_loop.get();
@@ -380,14 +356,8 @@ impl HttpCycle {
         exchange.wake_stream(&mut state);
         if this.phase == Phase::Complete {
             // A receive waiting for the end of the response now gets http.disconnect.
-            if let Some(fut) = this.pending_receive.take() {
-                let fut = fut.into_bound(py);
-                if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-                    fut.call_method1(
-                        intern!(py, "set_result"),
-                        (Self::receive_event(py, ReceiveOutcome::Disconnect)?,),
-                    )?;
-                }
+            if let Some(fut) = awaitable::take_live(py, &mut this.pending_receive)? {
+                awaitable::resolve(&fut, Self::receive_event(py, ReceiveOutcome::Disconnect)?.into_any())?;
             }
         }
         if state.output.queued_bytes >= exchange.high_water {

@@ -1,6 +1,7 @@
 //! ASGI translation on the loop thread: scopes from request heads, the `receive`/`send` pairs of
 //! an HTTP request and of a WebSocket, and parsing of the messages the app sends.
 
+mod awaitable;
 mod cycle;
 mod message;
 mod scope;

@@ -10,6 +10,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
+use super::awaitable;
 use super::message::{parse_ws_message, WsSend};
 use super::ClientDisconnected;
 use crate::bridge::{AppLoop, Outbound, ResponseHead, Verdict, WsExchange, WsMessage, WsState};
@@ -125,35 +126,21 @@ impl WsCycle {
         let mut this = slf.borrow_mut();
         let exchange = this.exchange.clone();
         let mut state = exchange.lock();
-        let mut still_waiting = false;
-        if let Some(fut) = this.pending_receive.take() {
-            let fut = fut.into_bound(py);
-            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-                match this.poll_receive(&mut state) {
-                    Some(event) => {
-                        fut.call_method1(intern!(py, "set_result"), (Self::event(py, event)?,))?;
-                    }
-                    None => {
-                        this.pending_receive = Some(fut.unbind());
-                        still_waiting = true;
-                    }
-                }
+        if let Some(fut) = awaitable::take_live(py, &mut this.pending_receive)? {
+            match this.poll_receive(&mut state) {
+                Some(event) => awaitable::resolve(&fut, Self::event(py, event)?.into_any())?,
+                None => this.pending_receive = Some(fut.unbind()),
             }
         }
-        if let Some(fut) = this.pending_send.take() {
-            let fut = fut.into_bound(py);
-            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-                if state.gone {
-                    fut.call_method1(intern!(py, "set_exception"), (disconnected().into_value(py),))?;
-                } else if state.outbound_bytes < exchange.high_water {
-                    fut.call_method1(intern!(py, "set_result"), (py.None(),))?;
-                } else {
-                    state.loop_waiting = true;
-                    this.pending_send = Some(fut.unbind());
-                    still_waiting = true;
-                }
+        if let Some(fut) = awaitable::take_live(py, &mut this.pending_send)? {
+            let gone = state.gone.then(disconnected);
+            this.pending_send =
+                awaitable::settle_send(fut, gone, state.outbound_bytes < exchange.high_water)?;
+            if this.pending_send.is_some() {
+                state.loop_waiting = true;
             }
         }
+        let still_waiting = this.pending_receive.is_some() || this.pending_send.is_some();
         drop(state);
         drop(this);
         if still_waiting {
@@ -229,14 +216,7 @@ impl WsCycle {
     fn receive(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let mut this = slf.borrow_mut();
-        if let Some(previous) = &this.pending_receive {
-            if !previous.bind(py).call_method0(intern!(py, "done"))?.is_truthy()? {
-                return Err(PyRuntimeError::new_err(
-                    "receive() called while a previous receive() is still pending",
-                ));
-            }
-            this.pending_receive = None;
-        }
+        awaitable::ensure_receive_free(py, &mut this.pending_receive)?;
         let exchange = this.exchange.clone();
         let event = this.poll_receive(&mut exchange.lock());
         let app_loop = this.app_loop.get();
