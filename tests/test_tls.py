@@ -19,6 +19,7 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 
+from tests.browser import chromium_page, needs_chromium
 from tests.conftest import ROOT
 
 APP = "tests.apps.core_app:app"
@@ -299,26 +300,15 @@ def test_h2load_runs_10000_requests_over_tls_without_failures(start_server, cert
     assert "status codes: 10000 2xx" in out, out
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+@needs_chromium
 def test_chromium_loads_a_fastapi_page_and_fetches_over_h2(start_server, certs):
-    from playwright.sync_api import sync_playwright
-
     srv = start_server("tests.apps.browser_app:app", *certs.args())
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--ignore-certificate-errors"])
-        try:
-            page = browser.new_context(ignore_https_errors=True).new_page()
-            page.goto(f"{srv.url}/")
-            page.wait_for_selector("text=http_version=2", timeout=15000)
-            navigation = page.evaluate("performance.getEntriesByType('navigation')[0].nextHopProtocol")
-            fetched = page.evaluate(
-                "performance.getEntriesByType('resource')"
-                ".find(e => e.name.endsWith('/api/info')).nextHopProtocol"
-            )
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.goto(f"{srv.url}/")
+        page.wait_for_selector("text=http_version=2", timeout=15000)
+        navigation = page.evaluate("performance.getEntriesByType('navigation')[0].nextHopProtocol")
+        fetched = page.evaluate(
+            "performance.getEntriesByType('resource').find(e => e.name.endsWith('/api/info')).nextHopProtocol"
+        )
     assert navigation == "h2"
     assert fetched == "h2"

@@ -10,7 +10,6 @@ import signal
 import socket
 import ssl
 import time
-from pathlib import Path
 
 import h2.config
 import h2.connection
@@ -22,6 +21,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests import rawhttp
+from tests.browser import chromium_page, needs_chromium
 from tests.wsraw import RawWebSocket, client_frame, close_code, parse_server_frame
 
 APP = "tests.apps.ws_app:app"
@@ -479,27 +479,17 @@ def test_fastapi_websocket_endpoint(start_server):
     assert run(scenario()) == ("http_version=1.1 scheme=ws", "echo: hi")
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+@needs_chromium
 @pytest.mark.parametrize("tls", [True, False])
 def test_chromium_websocket_over_h2_with_tls_and_http11_without(start_server, tmp_path, tls):
-    from playwright.sync_api import sync_playwright
-
     from tests.test_tls import Certs
 
     args = Certs(tmp_path).args() if tls else []
     srv = start_server("tests.apps.browser_app:app", *args)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--ignore-certificate-errors"])
-        try:
-            page = browser.new_context(ignore_https_errors=True).new_page()
-            page.goto(f"{srv.url}/ws-page")
-            page.wait_for_selector("text=done", timeout=15000)
-            status = page.inner_text("#status")
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.goto(f"{srv.url}/ws-page")
+        page.wait_for_selector("text=done", timeout=15000)
+        status = page.inner_text("#status")
     expected = "http_version=2 scheme=wss" if tls else "http_version=1.1 scheme=ws"
     assert status == f"done {expected} | echo: ping from the browser"
 

@@ -169,9 +169,9 @@ class Config:
         _choice("--http", http, HTTP_CHOICES)
         # uvicorn's HTTP/1.1 implementations map to our HTTP/1.1-only mode.
         self.http = "h1" if http in ("h11", "httptools") else http
+        _choice("--ws", ws, WS_CHOICES)
         # uvicorn's WebSocket libraries all mean our native implementation; `none` turns it off.
         self.ws = "none" if ws == "none" else "auto"
-        _choice("--ws", ws, WS_CHOICES)
         self.ws_max_size = _integer("--ws-max-size", ws_max_size, minimum=1)
         self.ws_max_queue = _integer("--ws-max-queue", ws_max_queue, minimum=1)
         self.ws_ping_interval = _number("--ws-ping-interval", ws_ping_interval, allow_none=True)

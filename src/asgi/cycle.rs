@@ -285,8 +285,9 @@ impl HttpCycle {
         match (this.phase, message) {
             (Phase::NotStarted, HttpMessage::Start { head, trailers }) => {
                 this.trailers = trailers;
-                state.output.trailers_expected = trailers && !this.drop_body;
                 this.start_response(py, &mut state, head)?;
+                // After start_response, which knows whether the status drops the body.
+                state.output.trailers_expected = trailers && !this.drop_body;
                 drop(state);
                 // The head usually goes out with the first body message in one wake; if the app
                 // sends none in this loop iteration, the deferred wake sends the head alone.

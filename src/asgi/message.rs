@@ -50,17 +50,11 @@ pub fn parse_http_message(message: &Bound<'_, PyAny>) -> PyResult<HttpMessage> {
     let (message, kind) = message_dict(message)?;
     match &*kind {
         "http.response.start" => {
-            let trailers = match message.get_item(intern!(py, "trailers"))? {
-                Some(flag) => flag.is_truthy()?,
-                None => false,
-            };
+            let trailers = flag(message, intern!(py, "trailers"))?;
             Ok(HttpMessage::Start { head: parse_start(message)?, trailers })
         }
         "http.response.trailers" => {
-            let more_trailers = match message.get_item(intern!(py, "more_trailers"))? {
-                Some(more) => more.is_truthy()?,
-                None => false,
-            };
+            let more_trailers = flag(message, intern!(py, "more_trailers"))?;
             Ok(HttpMessage::Trailers { headers: headers_of(message)?, more_trailers })
         }
         "http.response.body" => {
@@ -167,11 +161,15 @@ fn body_of(message: &Bound<'_, PyDict>) -> PyResult<(Bytes, bool)> {
         Some(body) => bytes_of(&body, "body")?,
         None => Bytes::new(),
     };
-    let more_body = match message.get_item(intern!(py, "more_body"))? {
-        Some(more) => more.is_truthy()?,
-        None => false,
-    };
-    Ok((body, more_body))
+    Ok((body, flag(message, intern!(py, "more_body"))?))
+}
+
+/// A boolean key, false when absent.
+fn flag(message: &Bound<'_, PyDict>, key: &Bound<'_, pyo3::types::PyString>) -> PyResult<bool> {
+    match message.get_item(key)? {
+        Some(value) => value.is_truthy(),
+        None => Ok(false),
+    }
 }
 
 /// The `headers` of a message: a list of (name, value) byte pairs, each validated.

@@ -23,11 +23,12 @@ fn address<'py>(py: Python<'py>, peer: Option<&Peer>) -> PyResult<Bound<'py, PyA
     }
 }
 
-/// The keys every scope has, with the type-specific ones from `fill`; `state` is the lifespan
-/// state, copied shallowly.
+/// The keys every scope has; the callers add their type's own. `state` is the lifespan state,
+/// copied shallowly.
 fn scope<'py>(
     py: Python<'py>,
     kind: &Bound<'py, PyString>,
+    scheme: &str,
     head: &RequestHead,
     root_path: &Bound<'py, PyString>,
     state: Option<&Bound<'py, PyDict>>,
@@ -40,7 +41,7 @@ fn scope<'py>(
     scope.set_item(intern!(py, "type"), kind)?;
     scope.set_item(intern!(py, "asgi"), asgi)?;
     scope.set_item(intern!(py, "http_version"), PyString::intern(py, head.version.as_str()))?;
-    scope.set_item(intern!(py, "scheme"), PyString::intern(py, head.scheme))?;
+    scope.set_item(intern!(py, "scheme"), PyString::intern(py, scheme))?;
 
     let root = root_path.to_str()?;
     let path = head.decoded_path();
@@ -90,7 +91,7 @@ pub fn http_scope<'py>(
     if head.accepts_trailers() {
         extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
     }
-    let scope = scope(py, intern!(py, "http"), head, root_path, state, extensions)?;
+    let scope = scope(py, intern!(py, "http"), head.scheme, head, root_path, state, extensions)?;
     scope.set_item(intern!(py, "method"), PyString::intern(py, head.method.as_str()))?;
     Ok(scope)
 }
@@ -106,9 +107,8 @@ pub fn websocket_scope<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let extensions = PyDict::new(py);
     extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
-    let scope = scope(py, intern!(py, "websocket"), head, root_path, state, extensions)?;
     let scheme = if matches!(head.scheme, "https" | "wss") { "wss" } else { "ws" };
-    scope.set_item(intern!(py, "scheme"), PyString::intern(py, scheme))?;
+    let scope = scope(py, intern!(py, "websocket"), scheme, head, root_path, state, extensions)?;
     scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
     Ok(scope)
 }

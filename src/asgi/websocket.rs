@@ -154,21 +154,6 @@ impl WsCycle {
         self.app_loop.get().log_info(py, &format!("{} {suffix}", self.log_prefix))
     }
 
-    /// Hand the handshake verdict to the request handler waiting for it.
-    fn decide(&mut self, state: &mut WsState, verdict: Verdict) {
-        state.verdict = Some(verdict);
-        self.exchange.wake_task(state);
-    }
-
-    /// Queue a frame for the session.
-    fn queue(&self, state: &mut WsState, item: Outbound) {
-        if let Outbound::Message(message) = &item {
-            state.outbound_bytes += message.len();
-        }
-        state.outbound.push_back(item);
-        self.exchange.wake_task(state);
-    }
-
     /// End the socket for an app that is done; `failed` when it raised. Says what to log.
     fn conclude(slf: &Bound<'_, Self>, failed: bool) -> PyResult<Option<&'static str>> {
         let py = slf.py();
@@ -183,17 +168,17 @@ impl WsCycle {
         match std::mem::replace(&mut this.phase, Phase::Closed) {
             Phase::Connecting => {
                 problem = (!failed).then_some("ASGI callable returned without sending handshake.");
-                this.decide(&mut state, Verdict::Fail);
+                exchange.decide(&mut state, Verdict::Fail);
             }
             Phase::Denying { head, body } => {
                 let verdict =
                     if failed { Verdict::Fail } else { Verdict::Deny { head, body: body.freeze() } };
-                this.decide(&mut state, verdict);
+                exchange.decide(&mut state, verdict);
             }
             Phase::Open => {
                 if !state.gone {
                     let code = if failed { CloseCode::INTERNAL_ERROR } else { CloseCode::NORMAL };
-                    this.queue(&mut state, Outbound::Close(code, String::new()));
+                    exchange.queue_outbound(&mut state, Outbound::Close(code, String::new()));
                 }
             }
             Phase::Closed => {}
@@ -245,7 +230,7 @@ impl WsCycle {
                 if state.gone {
                     return Err(disconnected());
                 }
-                this.decide(&mut state, Verdict::Accept { subprotocol, headers });
+                exchange.decide(&mut state, Verdict::Accept { subprotocol, headers });
                 this.phase = Phase::Open;
                 this.accepted = true;
                 drop(state);
@@ -253,7 +238,7 @@ impl WsCycle {
                 this.app_loop.get().log_info(py, "connection open")?;
             }
             (Phase::Connecting, WsSend::Close { .. }) => {
-                this.decide(&mut state, Verdict::Reject);
+                exchange.decide(&mut state, Verdict::Reject);
                 this.phase = Phase::Closed;
                 drop(state);
                 this.log(py, "403")?;
@@ -277,7 +262,7 @@ impl WsCycle {
                     else {
                         unreachable!("matched Denying above")
                     };
-                    this.decide(&mut state, Verdict::Deny { head, body: body.freeze() });
+                    exchange.decide(&mut state, Verdict::Deny { head, body: body.freeze() });
                 }
             }
             (Phase::Denying { .. }, _) => {
@@ -289,7 +274,7 @@ impl WsCycle {
                 if state.gone {
                     return Err(disconnected());
                 }
-                this.queue(&mut state, Outbound::Message(message));
+                exchange.queue_outbound(&mut state, Outbound::Message(message));
                 if state.outbound_bytes >= exchange.high_water {
                     state.loop_waiting = true;
                     drop(state);
@@ -305,7 +290,7 @@ impl WsCycle {
                     return Err(PyValueError::new_err(format!("invalid WebSocket close code {code}")));
                 }
                 if !state.gone {
-                    this.queue(&mut state, Outbound::Close(CloseCode(code), reason));
+                    exchange.queue_outbound(&mut state, Outbound::Close(CloseCode(code), reason));
                 }
                 this.phase = Phase::Closed;
             }

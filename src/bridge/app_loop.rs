@@ -229,11 +229,8 @@ impl AppLoop {
                 }
                 LoopJob::WebSocket(socket) => {
                     let exchange = socket.exchange.clone();
-                    Self::start_websocket(slf, *socket).inspect_err(|_| {
-                        let mut state = exchange.lock();
-                        state.verdict = Some(Verdict::Fail);
-                        exchange.wake_task(&mut state);
-                    })
+                    Self::start_websocket(slf, *socket)
+                        .inspect_err(|_| exchange.decide(&mut exchange.lock(), Verdict::Fail))
                 }
                 LoopJob::Wake(id) => {
                     let cycle = slf.get().waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);

@@ -94,6 +94,21 @@ impl WsExchange {
         self.link.wake_task(&mut state.task_waker);
     }
 
+    /// Hand the app's verdict on the handshake to the request handler waiting for it.
+    pub fn decide(&self, state: &mut WsState, verdict: Verdict) {
+        state.verdict = Some(verdict);
+        self.wake_task(state);
+    }
+
+    /// Queue what the app sent for the session to write.
+    pub fn queue_outbound(&self, state: &mut WsState, item: Outbound) {
+        if let Outbound::Message(message) = &item {
+            state.outbound_bytes += message.len();
+        }
+        state.outbound.push_back(item);
+        self.wake_task(state);
+    }
+
     /// The app took a message: if that made room in a full queue, the session may read again.
     pub fn take_inbound(&self, state: &mut WsState) -> Option<WsMessage> {
         let message = state.inbound.pop_front()?;
@@ -149,6 +164,12 @@ impl WsExchange {
         state.outbound_bytes = 0;
         self.wake_loop(&mut state);
         Poll::Ready(())
+    }
+
+    /// The connection is gone without a close frame (dropped, or never upgraded): the app sees
+    /// 1006 unless a code was already set, and sends fail.
+    pub fn dropped(&self) {
+        self.close_inbound(CloseCode::ABNORMAL, "", true);
     }
 
     /// The connection is closed for reading with this code (the peer's close frame, or the
@@ -219,7 +240,7 @@ mod tests {
     fn first_close_code_wins() {
         let (_queue, ws) = exchange(2);
         ws.close_inbound(CloseCode(4000), "bye", false);
-        ws.close_inbound(CloseCode::ABNORMAL, "", true);
+        ws.dropped();
         let state = ws.lock();
         assert_eq!(state.closed, Some((CloseCode(4000), "bye".into())));
         assert!(state.gone);

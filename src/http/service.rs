@@ -23,7 +23,7 @@ use crate::bridge::{
 use crate::config::ServerConfig;
 use crate::shutdown::{ShutdownTrigger, StopReason};
 use crate::tls::TlsInfo;
-use crate::ws::{run_session, CloseCode, Handshake, HandshakeError, Sessions, WsSettings};
+use crate::ws::{run_session, Handshake, HandshakeError, Sessions, WsSettings};
 
 /// The addresses and scheme of one accepted connection.
 #[derive(Debug)]
@@ -253,7 +253,7 @@ impl RequestRouter {
             let pump = tokio::spawn(pump_body(body, exchange.clone()));
             exchange.set_pump(pump.abort_handle());
         }
-        let guard = DisconnectGuard(Some(exchange.clone()));
+        let guard = GoneGuard::new(exchange.clone(), Exchange::disconnect);
         queue.push(LoopJob::Request(Box::new(NewRequest { head, exchange: exchange.clone() })));
 
         let response_head = poll_fn(|cx| exchange.poll_head(cx)).await;
@@ -285,7 +285,7 @@ impl RequestRouter {
         ticket: InFlight,
         settings: Arc<WsSettings>,
     ) -> Response<ResponseBody> {
-        let handshake = match Handshake::check(&parts, &settings) {
+        let mut handshake = match Handshake::check(&parts, &settings) {
             Ok(handshake) => handshake,
             Err(refused) => return handshake_refused(&refused),
         };
@@ -299,8 +299,8 @@ impl RequestRouter {
         let link = Link::new(id, app_loop.queue.clone(), app_loop.wakes.clone(), tickets);
         let exchange = Arc::new(WsExchange::new(link, self.high_water, settings.max_queue));
         // Until the socket is accepted, a vanished client means `websocket.disconnect` (1006).
-        let guard = HandshakeGuard(Some(exchange.clone()));
-        let subprotocols = handshake.subprotocols.clone();
+        let guard = GoneGuard::new(exchange.clone(), WsExchange::dropped);
+        let subprotocols = std::mem::take(&mut handshake.subprotocols);
         app_loop.queue.push(LoopJob::WebSocket(Box::new(NewWebSocket {
             head,
             subprotocols,
@@ -322,26 +322,14 @@ impl RequestRouter {
                             let io = hyper_util::rt::TokioIo::new(upgraded);
                             run_session(io, exchange, settings, deflate, control).await
                         }
-                        Err(_) => exchange.close_inbound(CloseCode::ABNORMAL, "", true),
+                        Err(_) => exchange.dropped(),
                     }
                 });
                 self.response(ResponseHead { status, headers: accept_headers }, ResponseBody::empty())
             }
-            Verdict::Reject => {
-                let mut response = Response::new(ResponseBody::empty());
-                *response.status_mut() = http::StatusCode::FORBIDDEN;
-                response
-            }
+            Verdict::Reject => empty_response(http::StatusCode::FORBIDDEN),
             Verdict::Deny { head, body } => self.response(head, ResponseBody::full(body)),
-            Verdict::Fail => {
-                let mut response =
-                    Response::new(ResponseBody::full(Bytes::from_static(b"Internal Server Error")));
-                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-                response
-            }
+            Verdict::Fail => text_response(http::StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
         }
     }
 
@@ -431,65 +419,65 @@ async fn pump_body(mut body: Incoming, exchange: Arc<Exchange>) {
     }
 }
 
-/// Tells the app the client is gone if the request future is dropped before the head was sent.
-struct DisconnectGuard(Option<Arc<Exchange>>);
+/// Tells the app its client is gone if the handler future ends (is dropped) before `disarm`:
+/// an HTTP request before its head was sent, a WebSocket before it was accepted (the client left,
+/// or the app rejected or denied it).
+struct GoneGuard<T> {
+    armed: Option<Arc<T>>,
+    gone: fn(&T),
+}
 
-impl DisconnectGuard {
+impl<T> GoneGuard<T> {
+    fn new(exchange: Arc<T>, gone: fn(&T)) -> Self {
+        Self { armed: Some(exchange), gone }
+    }
+
     fn disarm(mut self) {
-        self.0 = None;
+        self.armed = None;
     }
 }
 
-impl Drop for DisconnectGuard {
+impl<T> Drop for GoneGuard<T> {
     fn drop(&mut self) {
-        if let Some(exchange) = self.0.take() {
-            exchange.disconnect();
-        }
-    }
-}
-
-/// Tells the app the client is gone if a WebSocket ends before it was accepted (the client
-/// left, or the app rejected or denied it).
-struct HandshakeGuard(Option<Arc<WsExchange>>);
-
-impl HandshakeGuard {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for HandshakeGuard {
-    fn drop(&mut self) {
-        if let Some(exchange) = self.0.take() {
-            exchange.close_inbound(CloseCode::ABNORMAL, "", true);
+        if let Some(exchange) = self.armed.take() {
+            (self.gone)(&exchange);
         }
     }
 }
 
 /// The answer to a WebSocket request the server refused before the app saw it.
 fn handshake_refused(refused: &HandshakeError) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(Bytes::from_static(refused.body().as_bytes())));
-    *response.status_mut() = refused.status();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    let mut response = text_response(refused.status(), refused.body());
     if *refused == HandshakeError::UnsupportedVersion {
-        headers.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
     }
     response
 }
 
 /// uvicorn's answer when `--limit-concurrency` is exceeded.
 fn service_unavailable() -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(Bytes::from_static(b"Service Unavailable")));
-    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    let mut response = text_response(http::StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
 fn bad_request() -> Response<ResponseBody> {
+    empty_response(http::StatusCode::BAD_REQUEST)
+}
+
+/// A response the server makes itself, with no body.
+fn empty_response(status: http::StatusCode) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::empty());
-    *response.status_mut() = http::StatusCode::BAD_REQUEST;
+    *response.status_mut() = status;
+    response
+}
+
+/// A response the server makes itself, with a short plain-text body.
+fn text_response(status: http::StatusCode, body: &'static str) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }

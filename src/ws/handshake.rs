@@ -153,12 +153,17 @@ mod tests {
         build.body(()).unwrap().into_parts().0
     }
 
-    fn upgrade() -> http::request::Builder {
+    /// An HTTP/1.1 upgrade request with this key and version.
+    fn upgrade_with(key: &str, version: &str) -> http::request::Builder {
         http::Request::get("/ws")
             .header("upgrade", "websocket")
             .header("connection", "keep-alive, Upgrade")
-            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", key)
+            .header("sec-websocket-version", version)
+    }
+
+    fn upgrade() -> http::request::Builder {
+        upgrade_with("dGhlIHNhbXBsZSBub25jZQ==", "13")
     }
 
     #[test]
@@ -189,23 +194,11 @@ mod tests {
     fn refuses_bad_upgrades() {
         let settings = WsSettings::default();
         let bad_key = parts(upgrade().header("sec-websocket-key", "short"));
-        // A second key header makes `get` see the first one; build a request with only a bad key.
-        let only_bad_key = parts(
-            http::Request::get("/")
-                .header("upgrade", "websocket")
-                .header("connection", "upgrade")
-                .header("sec-websocket-key", "not-base64-of-16-bytes!!")
-                .header("sec-websocket-version", "13"),
-        );
+        // With two key headers the first one counts; with only a bad one the request is refused.
+        let only_bad_key = parts(upgrade_with("not-base64-of-16-bytes!!", "13"));
         assert!(matches!(Handshake::check(&only_bad_key, &settings), Err(HandshakeError::BadRequest(_))));
         assert!(Handshake::check(&bad_key, &settings).is_ok(), "the first key is used");
-        let old = parts(
-            http::Request::get("/")
-                .header("upgrade", "websocket")
-                .header("connection", "upgrade")
-                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-                .header("sec-websocket-version", "8"),
-        );
+        let old = parts(upgrade_with("dGhlIHNhbXBsZSBub25jZQ==", "8"));
         assert_eq!(Handshake::check(&old, &settings).unwrap_err(), HandshakeError::UnsupportedVersion);
         let post = parts(upgrade().method("POST"));
         assert_eq!(Handshake::check(&post, &settings).unwrap_err().status(), StatusCode::BAD_REQUEST);

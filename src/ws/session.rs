@@ -168,25 +168,21 @@ pub async fn run_session<IO>(
     // The server closes the TCP connection (RFC 6455 section 7.1.1); on TLS this sends
     // close_notify. A client that stopped reading does not hold the task.
     let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
-    ws.close_inbound(CloseCode::ABNORMAL, "", true);
+    ws.dropped();
 }
 
 impl Session {
     /// Parse every complete frame in `input` and act on it.
     fn on_input(&mut self, input: &mut BytesMut) {
         while !self.finished {
-            match frame::parse(input, self.settings.max_size, self.deflate.is_some()) {
-                Ok(Some(frame)) => {
-                    if let Err(error) = self.on_frame(frame) {
-                        self.fail(error);
-                        return;
-                    }
-                }
+            let handled = match frame::parse(input, self.settings.max_size, self.deflate.is_some()) {
+                Ok(Some(frame)) => self.on_frame(frame),
                 Ok(None) => return,
-                Err(error) => {
-                    self.fail(error);
-                    return;
-                }
+                Err(error) => Err(error),
+            };
+            if let Err(error) = handled {
+                self.fail(error);
+                return;
             }
         }
     }
