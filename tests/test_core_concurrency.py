@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import socket
 import time
@@ -33,6 +34,15 @@ def test_ten_sleeping_requests_run_concurrently(server):
         return elapsed
 
     assert asyncio.run(run()) < 0.3
+
+
+def test_io_threads_run_under_sched_batch_and_app_threads_do_not(server):
+    # The I/O thread must not preempt the app loop on a shared core; the app's own threads keep
+    # the normal policy.
+    policies = httpx.get(f"{server.url}/sched").json()
+    assert policies["loop"] == os.SCHED_OTHER
+    assert policies["app_thread"] == os.SCHED_OTHER
+    assert os.SCHED_BATCH in policies["process"], policies
 
 
 def test_thousand_idle_connections_do_not_stall_new_requests(server):

@@ -4,6 +4,7 @@
 mod api;
 mod drain;
 mod listener;
+mod sched;
 mod stream;
 mod tls_config;
 
@@ -122,6 +123,8 @@ pub fn serve(
     on_event: &(dyn Fn(ServerEvent) + Sync),
 ) -> Result<(), ServeError> {
     let std_listener = listener::bind(&config.bind, config.backlog).map_err(ServeError::Bind)?;
+    // Before the runtime exists, so that its threads inherit the policy.
+    let _batch = sched::BatchGuard::new();
     // One I/O thread: a current-thread runtime on this (the calling) thread, so accepting and
     // serving share a thread and no task hops between threads. More: a work-stealing pool.
     let runtime = if config.threads == 1 {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 EVENTS: dict[str, Any] = {}
@@ -140,6 +141,15 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         finally:
             SLEEPING -= 1
         await _text(send, b"slept")
+    elif path == "/sched":
+        # Scheduling policies: this loop thread, a thread the app starts, every thread of the process.
+        threads = {int(tid): os.sched_getscheduler(int(tid)) for tid in os.listdir("/proc/self/task")}
+        policies = {
+            "loop": os.sched_getscheduler(0),
+            "app_thread": await asyncio.to_thread(os.sched_getscheduler, 0),
+            "process": sorted(threads.values()),
+        }
+        await _text(send, json.dumps(policies).encode())
     elif path == "/sleeping":
         await _text(send, str(SLEEPING).encode())
     elif path == "/error-before-start":
