@@ -181,7 +181,9 @@ fn headers_of(message: &Bound<'_, PyDict>) -> PyResult<Vec<(HeaderName, HeaderVa
             let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair
                 .extract()
                 .map_err(|_| PyTypeError::new_err("each response header must be a (name, value) pair"))?;
-            headers.push(header_pair(&bytes_of(&name, "header name")?, &bytes_of(&value, "header value")?)?);
+            headers.push(with_bytes(&name, "header name", |name| {
+                with_bytes(&value, "header value", |value| header_pair(name, value))
+            })?);
         }
     }
     Ok(headers)
@@ -219,21 +221,30 @@ pub fn header_pair(name: &[u8], value: &[u8]) -> PyResult<(HeaderName, HeaderVal
 /// (dropping it away from the GIL defers a decref to pyo3's pool).
 const BORROW_MIN: usize = 16 * 1024;
 
-/// A bytes-like object (bytes, bytearray, memoryview) as `Bytes`: a large `bytes` is shared, not
-/// copied (it is immutable, so the view stays valid); anything else is copied.
+/// A body as `Bytes`: large `bytes` objects are shared (see BORROW_MIN), the rest copied once.
 fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
     if let Ok(b) = obj.cast::<PyBytes>() {
         if b.as_bytes().len() >= BORROW_MIN {
             return Ok(Bytes::from_owner(obj.extract::<pyo3::pybacked::PyBackedBytes>()?));
         }
-        return Ok(Bytes::copy_from_slice(b.as_bytes()));
+    } else if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Ok(Bytes::from(b.to_vec()));
+    }
+    with_bytes(obj, what, |b| Ok(Bytes::copy_from_slice(b)))
+}
+
+/// Call `use_` with the contents of a `bytes`, `bytearray` or `memoryview` (`what` names it in
+/// the error otherwise); `bytes` are read in place.
+fn with_bytes<R>(obj: &Bound<'_, PyAny>, what: &str, use_: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return use_(b.as_bytes());
     }
     if let Ok(b) = obj.cast::<PyByteArray>() {
-        return Ok(Bytes::from(b.to_vec()));
+        return use_(&b.to_vec());
     }
     if obj.is_instance_of::<PyMemoryView>() {
         let b = obj.call_method0(intern!(obj.py(), "tobytes"))?;
-        return Ok(Bytes::copy_from_slice(b.cast::<PyBytes>()?.as_bytes()));
+        return use_(b.cast::<PyBytes>()?.as_bytes());
     }
     Err(PyTypeError::new_err(format!("{what} must be bytes, got {}", obj.get_type().name()?)))
 }

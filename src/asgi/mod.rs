@@ -8,5 +8,5 @@ mod scope;
 mod websocket;
 
 pub use cycle::{AccessInfo, ClientDisconnected, HttpCycle};
-pub use scope::{http_scope, websocket_scope};
+pub use scope::ScopeBuilder;
 pub use websocket::WsCycle;

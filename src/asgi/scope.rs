@@ -1,4 +1,5 @@
-//! Builds the ASGI HTTP and WebSocket `scope` dicts from a RequestHead, with interned keys.
+//! Builds the ASGI HTTP and WebSocket `scope` dicts from a RequestHead, from per-loop templates
+//! with interned keys.
 //! Runs on the loop thread only; knows nothing about sockets or tasks.
 
 use pyo3::intern;
@@ -23,94 +24,144 @@ fn address<'py>(py: Python<'py>, peer: Option<&Peer>) -> PyResult<Bound<'py, PyA
     }
 }
 
-/// The keys every scope has; the callers add their type's own. `state` is the lifespan state,
-/// copied shallowly.
-fn scope<'py>(
-    py: Python<'py>,
-    kind: &Bound<'py, PyString>,
-    scheme: &str,
-    head: &RequestHead,
-    root_path: &Bound<'py, PyString>,
-    state: Option<&Bound<'py, PyDict>>,
-    extensions: Bound<'py, PyDict>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let scope = PyDict::new(py);
-    let asgi = PyDict::new(py);
-    asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
-    asgi.set_item(intern!(py, "spec_version"), intern!(py, SPEC_VERSION))?;
-    scope.set_item(intern!(py, "type"), kind)?;
-    scope.set_item(intern!(py, "asgi"), asgi)?;
-    scope.set_item(intern!(py, "http_version"), PyString::intern(py, head.version.as_str()))?;
-    scope.set_item(intern!(py, "scheme"), PyString::intern(py, scheme))?;
-
-    let root = root_path.to_str()?;
-    let path = head.decoded_path();
-    if root.is_empty() {
-        scope.set_item(intern!(py, "path"), path)?;
-        scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, &head.raw_path))?;
-    } else {
-        scope.set_item(intern!(py, "path"), format!("{root}{path}"))?;
-        let mut raw = Vec::with_capacity(root.len() + head.raw_path.len());
-        raw.extend_from_slice(root.as_bytes());
-        raw.extend_from_slice(&head.raw_path);
-        scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, &raw))?;
+/// The scope's fixed-vocabulary strings (HTTP versions, schemes, methods) as interned Python
+/// strings made once per process; anything else (an unusual method) as a new string.
+fn known_str<'py>(py: Python<'py>, s: &str) -> Bound<'py, PyString> {
+    macro_rules! known {
+        ($($lit:literal),*) => {
+            match s {
+                $($lit => intern!(py, $lit).clone(),)*
+                _ => PyString::new(py, s),
+            }
+        };
     }
-    scope.set_item(intern!(py, "query_string"), PyBytes::new(py, &head.query))?;
-    scope.set_item(intern!(py, "root_path"), root_path)?;
-
-    let headers = PyList::empty(py);
-    for (name, value) in &head.headers {
-        let pair = PyTuple::new(
-            py,
-            [PyBytes::new(py, name.as_str().as_bytes()), PyBytes::new(py, value.as_bytes())],
-        )?;
-        headers.append(pair)?;
-    }
-    scope.set_item(intern!(py, "headers"), headers)?;
-    scope.set_item(intern!(py, "client"), address(py, head.client.as_ref())?)?;
-    scope.set_item(intern!(py, "server"), address(py, head.server.as_ref())?)?;
-    if let Some(state) = state {
-        scope.set_item(intern!(py, "state"), state.copy()?)?;
-    }
-    if let Some(tls) = &head.tls {
-        extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
-    }
-    scope.set_item(intern!(py, "extensions"), extensions)?;
-    Ok(scope)
+    known!(
+        "1.0", "1.1", "2", "http", "https", "ws", "wss", "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS",
+        "PATCH", "CONNECT", "TRACE"
+    )
 }
 
-/// The `scope` for one HTTP request.
-pub fn http_scope<'py>(
-    py: Python<'py>,
-    head: &RequestHead,
-    root_path: &Bound<'py, PyString>,
-    state: Option<&Bound<'py, PyDict>>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let extensions = PyDict::new(py);
-    extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
-    if head.accepts_trailers() {
-        extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
-    }
-    let scope = scope(py, intern!(py, "http"), head.scheme, head, root_path, state, extensions)?;
-    scope.set_item(intern!(py, "method"), PyString::intern(py, head.method.as_str()))?;
-    Ok(scope)
+/// Builds the scopes of one app loop. Each scope starts as a copy of a template that already
+/// holds every key (and the values that never change: `type`, `root_path`), so filling it in
+/// replaces values in place instead of growing a new dict key by key.
+pub struct ScopeBuilder {
+    http: Py<PyDict>,
+    websocket: Py<PyDict>,
+    root_path: Py<PyString>,
+    /// The lifespan state, copied shallowly into each scope.
+    state: Option<Py<PyDict>>,
 }
 
-/// The `scope` for one WebSocket: `ws`/`wss`, the offered subprotocols, and the denial-response
-/// extension.
-pub fn websocket_scope<'py>(
-    py: Python<'py>,
-    head: &RequestHead,
-    subprotocols: &[String],
-    root_path: &Bound<'py, PyString>,
-    state: Option<&Bound<'py, PyDict>>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let extensions = PyDict::new(py);
-    extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
-    let scheme = if matches!(head.scheme, "https" | "wss") { "wss" } else { "ws" };
-    let scope = scope(py, intern!(py, "websocket"), scheme, head, root_path, state, extensions)?;
-    scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
-    Ok(scope)
+impl ScopeBuilder {
+    pub fn new(py: Python<'_>, root_path: &str, state: Option<Py<PyDict>>) -> PyResult<Self> {
+        let root_path = PyString::new(py, root_path);
+        let template = |kind: &Bound<'_, PyString>, own_key: &Bound<'_, PyString>| -> PyResult<Py<PyDict>> {
+            let dict = PyDict::new(py);
+            dict.set_item(intern!(py, "type"), kind)?;
+            for key in [
+                intern!(py, "asgi"),
+                intern!(py, "http_version"),
+                intern!(py, "scheme"),
+                intern!(py, "path"),
+                intern!(py, "raw_path"),
+                intern!(py, "query_string"),
+                intern!(py, "headers"),
+                intern!(py, "client"),
+                intern!(py, "server"),
+                intern!(py, "extensions"),
+                own_key,
+            ] {
+                dict.set_item(key, py.None())?;
+            }
+            dict.set_item(intern!(py, "root_path"), &root_path)?;
+            if state.is_some() {
+                dict.set_item(intern!(py, "state"), py.None())?;
+            }
+            Ok(dict.unbind())
+        };
+        Ok(Self {
+            http: template(intern!(py, "http"), intern!(py, "method"))?,
+            websocket: template(intern!(py, "websocket"), intern!(py, "subprotocols"))?,
+            root_path: root_path.clone().unbind(),
+            state,
+        })
+    }
+
+    /// The `scope` for one HTTP request.
+    pub fn http<'py>(&self, py: Python<'py>, head: &RequestHead) -> PyResult<Bound<'py, PyDict>> {
+        let extensions = PyDict::new(py);
+        extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
+        if head.accepts_trailers() {
+            extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
+        }
+        let scope = self.fill(py, &self.http, head.scheme, head, extensions)?;
+        scope.set_item(intern!(py, "method"), known_str(py, head.method.as_str()))?;
+        Ok(scope)
+    }
+
+    /// The `scope` for one WebSocket: `ws`/`wss`, the offered subprotocols, and the
+    /// denial-response extension.
+    pub fn websocket<'py>(
+        &self,
+        py: Python<'py>,
+        head: &RequestHead,
+        subprotocols: &[String],
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let extensions = PyDict::new(py);
+        extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
+        let scheme = if matches!(head.scheme, "https" | "wss") { "wss" } else { "ws" };
+        let scope = self.fill(py, &self.websocket, scheme, head, extensions)?;
+        scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
+        Ok(scope)
+    }
+
+    /// A copy of `template` with the keys every scope has filled in from `head`.
+    fn fill<'py>(
+        &self,
+        py: Python<'py>,
+        template: &Py<PyDict>,
+        scheme: &str,
+        head: &RequestHead,
+        extensions: Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let scope = template.bind(py).copy()?;
+        let asgi = PyDict::new(py);
+        asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
+        asgi.set_item(intern!(py, "spec_version"), intern!(py, SPEC_VERSION))?;
+        scope.set_item(intern!(py, "asgi"), asgi)?;
+        scope.set_item(intern!(py, "http_version"), known_str(py, head.version.as_str()))?;
+        scope.set_item(intern!(py, "scheme"), known_str(py, scheme))?;
+
+        let root = self.root_path.bind(py).to_str()?;
+        let path = head.decoded_path();
+        if root.is_empty() {
+            scope.set_item(intern!(py, "path"), path)?;
+            scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, &head.raw_path))?;
+        } else {
+            scope.set_item(intern!(py, "path"), format!("{root}{path}"))?;
+            let mut raw = Vec::with_capacity(root.len() + head.raw_path.len());
+            raw.extend_from_slice(root.as_bytes());
+            raw.extend_from_slice(&head.raw_path);
+            scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, &raw))?;
+        }
+        scope.set_item(intern!(py, "query_string"), PyBytes::new(py, &head.query))?;
+
+        let headers = head.headers.iter().map(|(name, value)| {
+            (PyBytes::new(py, name.as_str().as_bytes()), PyBytes::new(py, value.as_bytes()))
+        });
+        let headers = PyList::new(py, headers)?;
+        scope.set_item(intern!(py, "headers"), headers)?;
+        scope.set_item(intern!(py, "client"), address(py, head.client.as_ref())?)?;
+        scope.set_item(intern!(py, "server"), address(py, head.server.as_ref())?)?;
+        if let Some(state) = &self.state {
+            scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;
+        }
+        if let Some(tls) = &head.tls {
+            extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
+        }
+        scope.set_item(intern!(py, "extensions"), extensions)?;
+        Ok(scope)
+    }
 }
 
 /// The ASGI `tls` extension: certificates as PEM text, version and cipher suite as IANA numbers.

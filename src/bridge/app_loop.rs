@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::PyDict;
 
 use super::AccessLog;
 use super::{Exchange, JobQueue, LoopJob, NewRequest, NewWebSocket, Verdict};
-use crate::asgi::{http_scope, websocket_scope, AccessInfo, HttpCycle, WsCycle};
+use crate::asgi::{AccessInfo, HttpCycle, ScopeBuilder, WsCycle};
 use crate::http::{HttpVersion, Peer};
 
 /// A cycle waiting for its exchange to change.
@@ -33,8 +33,7 @@ pub struct AppLoop {
     call_soon: Py<PyAny>,
     /// A completed future, returned by every `send` that had room.
     done_future: Py<PyAny>,
-    state: Option<Py<PyDict>>,
-    root_path: Py<PyString>,
+    scopes: ScopeBuilder,
     access_log: Option<AccessLog>,
     /// `logging.getLogger("fasterapi.error")`, for the WebSocket lines uvicorn logs there.
     error_log: Py<PyAny>,
@@ -72,8 +71,7 @@ impl AppLoop {
             create_future: create_future.unbind(),
             call_soon: event_loop.getattr(intern!(py, "call_soon"))?.unbind(),
             done_future: done_future.unbind(),
-            state,
-            root_path: PyString::new(py, root_path).unbind(),
+            scopes: ScopeBuilder::new(py, root_path, state)?,
             access_log,
             error_log: error_log.unbind(),
             waiting: Mutex::new(HashMap::new()),
@@ -178,8 +176,7 @@ impl AppLoop {
         let py = slf.py();
         let this = slf.get();
         let NewWebSocket { head, subprotocols, exchange } = socket;
-        let state = this.state.as_ref().map(|s| s.bind(py));
-        let scope = websocket_scope(py, &head, &subprotocols, this.root_path.bind(py), state)?;
+        let scope = this.scopes.websocket(py, &head, &subprotocols)?;
         let client = head.client.as_ref().map(Peer::display).unwrap_or_default();
         let id = exchange.link.id;
         let cycle = WsCycle::new(exchange, slf.clone().unbind(), &client, &head.path_with_query());
@@ -190,7 +187,7 @@ impl AppLoop {
         let py = slf.py();
         let this = slf.get();
         let NewRequest { head, exchange } = request;
-        let scope = http_scope(py, &head, this.root_path.bind(py), this.state.as_ref().map(|s| s.bind(py)))?;
+        let scope = this.scopes.http(py, &head)?;
         let access = this.access_log.as_ref().map(|_| AccessInfo {
             client: head.client.as_ref().map(Peer::display).unwrap_or_default(),
             method: head.method.clone(),
