@@ -48,6 +48,7 @@ class Scenario:
     content_type: str = "application/octet-stream"
     workers: int = 1
     servers: tuple[str, ...] = PEERS
+    tls: bool = False  # https with a self-signed certificate (h2 by ALPN for h2load)
 
 
 sys.path.insert(0, str(BENCHES))
@@ -66,6 +67,16 @@ SCENARIOS = [
         16,
         tool="h2load",
         servers=("fasterapi", "granian", "hypercorn", "hyper"),
+    ),
+    Scenario(
+        "hello-h2-tls",
+        "raw ASGI hello, HTTP/2 over TLS, 16 conns x 16 streams",
+        "apps:raw",
+        "/",
+        16,
+        tool="h2load",
+        servers=("fasterapi", "granian", "hypercorn"),  # uvicorn has no HTTP/2
+        tls=True,
     ),
     Scenario("starlette-plaintext", "Starlette plaintext", "framework_apps:starlette_app", "/plaintext"),
     Scenario("starlette-json", "Starlette JSON", "framework_apps:starlette_app", "/json"),
@@ -135,7 +146,38 @@ class ScenarioReport:
 # ---- servers ------------------------------------------------------------------------------------
 
 
-def server_command(name: str, python: str, app: str, port: int, workers: int) -> list[str]:
+def server_command(name: str, python: str, app: str, port: int, workers: int, tls: bool = False) -> list[str]:
+    """The command line that starts server `name`; with `tls`, on the benchmark certificate."""
+    command = _plain_command(name, python, app, port, workers)
+    if not tls:
+        return command
+    cert, key = bench_certificate()
+    flags = {
+        "fasterapi": ["--ssl-certfile", cert, "--ssl-keyfile", key],
+        "granian": ["--ssl-certificate", cert, "--ssl-keyfile", key],
+        "hypercorn": ["--certfile", cert, "--keyfile", key],
+    }[name]
+    # Options go before the app argument for granian, which takes it last.
+    return command[:-1] + flags + command[-1:] if name == "granian" else command + flags
+
+
+def bench_certificate() -> tuple[str, str]:
+    """A self-signed P-256 certificate for 127.0.0.1 (made once per run, with openssl)."""
+    directory = Path(tempfile.gettempdir()) / f"fasterapi-bench-tls-{os.getuid()}"
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    if not cert.exists():
+        directory.mkdir(exist_ok=True)
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+            + ["-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"]
+            + ["-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True,
+            capture_output=True,
+        )
+    return str(cert), str(key)
+
+
+def _plain_command(name: str, python: str, app: str, port: int, workers: int) -> list[str]:
     target = app
     if name == "fasterapi":
         return [
@@ -256,7 +298,7 @@ def peak_rss_mib(pid: int) -> float | None:
 class RunningServer:
     def __init__(self, name: str, python: str, scenario: Scenario) -> None:
         self.port = free_port()
-        command = server_command(name, python, scenario.app, self.port, scenario.workers)
+        command = server_command(name, python, scenario.app, self.port, scenario.workers, scenario.tls)
         pin = [] if scenario.workers > 1 else ["taskset", "-c", SERVER_CPUS]
         env = {**os.environ, "PYTHONPATH": str(BENCHES)}
         self.proc = subprocess.Popen(
@@ -349,6 +391,8 @@ def run_h2load(url: str, scenario: Scenario, seconds: float, pin: bool) -> Resul
     if pin:
         command = ["taskset", "-c", LOAD_CPUS, *command]
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    if url.startswith("https:") and "Application protocol: h2" not in out:
+        raise RuntimeError(f"h2load did not negotiate h2 with ALPN:\n{out}")
     rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
     counts = re.search(
         r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out
@@ -379,7 +423,8 @@ LOADS = {"wrk": run_wrk, "h2load": run_h2load, "ws": run_ws_load}
 def measure(name: str, python: str, scenario: Scenario, seconds: float, warmup: float) -> Result:
     server = RunningServer(name, python, scenario)
     try:
-        url = f"http://127.0.0.1:{server.port}{scenario.path}"
+        scheme = "https" if scenario.tls else "http"
+        url = f"{scheme}://127.0.0.1:{server.port}{scenario.path}"
         load = LOADS[scenario.tool]
         pin = scenario.workers == 1
         if warmup:
@@ -487,10 +532,11 @@ def main() -> int:
     parser.add_argument("--output", default=str(BENCHES / "results.json"))
     args = parser.parse_args()
 
-    for tool in ("wrk", "h2load", "taskset"):
+    for tool in ("wrk", "h2load", "taskset", "openssl"):
         if shutil.which(tool) is None:
             print(
-                f"benches: {tool} is not installed (Debian: apt install wrk nghttp2-client)", file=sys.stderr
+                f"benches: {tool} is not installed (Debian: apt install wrk nghttp2-client openssl)",
+                file=sys.stderr,
             )
             return 2
     scenarios = SCENARIOS
