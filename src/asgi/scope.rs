@@ -2,6 +2,8 @@
 //! with interned keys.
 //! Runs on the loop thread only; knows nothing about sockets or tasks.
 
+use std::sync::Mutex;
+
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -45,6 +47,8 @@ fn known_str<'py>(py: Python<'py>, s: &str) -> Bound<'py, PyString> {
 /// holds every key (and the values that never change: `type`, `root_path`), so filling it in
 /// replaces values in place instead of growing a new dict key by key.
 pub struct ScopeBuilder {
+    /// The last server address and its tuple: the requests of a listener all share one.
+    last_server: Mutex<Option<(Peer, Py<PyAny>)>>,
     http: Py<PyDict>,
     websocket: Py<PyDict>,
     root_path: Py<PyString>,
@@ -80,6 +84,7 @@ impl ScopeBuilder {
             Ok(dict.unbind())
         };
         Ok(Self {
+            last_server: Mutex::new(None),
             http: template(intern!(py, "http"), intern!(py, "method"))?,
             websocket: template(intern!(py, "websocket"), intern!(py, "subprotocols"))?,
             root_path: root_path.clone().unbind(),
@@ -113,6 +118,22 @@ impl ScopeBuilder {
         let scope = self.fill(py, &self.websocket, scheme, head, extensions)?;
         scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
         Ok(scope)
+    }
+
+    /// The scope's `server`, reused while it stays the same.
+    fn server_address<'py>(&self, py: Python<'py>, peer: Option<&Peer>) -> PyResult<Bound<'py, PyAny>> {
+        let Some(peer) = peer else {
+            return Ok(py.None().into_bound(py));
+        };
+        let mut last = self.last_server.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, tuple)) = &*last {
+            if cached == peer {
+                return Ok(tuple.bind(py).clone());
+            }
+        }
+        let tuple = address(py, Some(peer))?;
+        *last = Some((peer.clone(), tuple.clone().unbind()));
+        Ok(tuple)
     }
 
     /// A copy of `template` with the keys every scope has filled in from `head`.
@@ -152,7 +173,7 @@ impl ScopeBuilder {
         let headers = PyList::new(py, headers)?;
         scope.set_item(intern!(py, "headers"), headers)?;
         scope.set_item(intern!(py, "client"), address(py, head.client.as_ref())?)?;
-        scope.set_item(intern!(py, "server"), address(py, head.server.as_ref())?)?;
+        scope.set_item(intern!(py, "server"), self.server_address(py, head.server.as_ref())?)?;
         if let Some(state) = &self.state {
             scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;
         }

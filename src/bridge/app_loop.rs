@@ -2,6 +2,7 @@
 //! an ASGI task per request or WebSocket, and owns the Python handles that the HTTP cycles share.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +14,30 @@ use super::AccessLog;
 use super::{Exchange, JobQueue, LoopJob, NewRequest, NewWebSocket, Verdict};
 use crate::asgi::{AccessInfo, HttpCycle, ScopeBuilder, WsCycle};
 use crate::http::{HttpVersion, Peer};
+
+/// Hashes the exchange ids that key the loop's maps. They are unique sequential integers, so a
+/// multiply by an odd constant spreads them; SipHash's flooding resistance buys nothing here.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(self.0 ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by exchange id.
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// A cycle waiting for its exchange to change.
 enum Parked {
@@ -38,9 +63,9 @@ pub struct AppLoop {
     /// `logging.getLogger("fasterapi.error")`, for the WebSocket lines uvicorn logs there.
     error_log: Py<PyAny>,
     /// Cycles with a pending receive or send, by exchange id.
-    waiting: Mutex<HashMap<u64, Parked>>,
+    waiting: Mutex<IdMap<Parked>>,
     /// Running app tasks, by exchange id, so shutdown can cancel them.
-    tasks: Mutex<HashMap<u64, Py<PyAny>>>,
+    tasks: Mutex<IdMap<Py<PyAny>>>,
     /// Exchanges whose response head waits for the end of this loop iteration.
     deferred: Mutex<Vec<Arc<Exchange>>>,
     flush_scheduled: AtomicBool,
@@ -74,8 +99,8 @@ impl AppLoop {
             scopes: ScopeBuilder::new(py, root_path, state)?,
             access_log,
             error_log: error_log.unbind(),
-            waiting: Mutex::new(HashMap::new()),
-            tasks: Mutex::new(HashMap::new()),
+            waiting: Mutex::default(),
+            tasks: Mutex::default(),
             deferred: Mutex::new(Vec::new()),
             flush_scheduled: AtomicBool::new(false),
         })
