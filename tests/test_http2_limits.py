@@ -53,8 +53,10 @@ class Client:
         while time.monotonic() < deadline:
             try:
                 data = self.sock.recv(65536)
-            except (ConnectionResetError, TimeoutError):
+            except ConnectionResetError:
                 return False
+            except TimeoutError:
+                break
             if not data:
                 return False
             try:
@@ -76,7 +78,8 @@ class Client:
 
 
 def goaway_or_closed(client: Client, timeout: float = 10.0) -> str:
-    """Wait until the server sends GOAWAY or drops the connection; say which."""
+    """Wait until the server sends GOAWAY or drops the connection and say which; a server that
+    does neither within `timeout` fails the test (pump raises)."""
     try:
         got = client.pump(lambda e: isinstance(e, h2.events.ConnectionTerminated), timeout)
     except (BrokenPipeError, ConnectionResetError):
@@ -129,7 +132,7 @@ def test_rapid_reset_flood(start_server):
             client.flush()
     except (BrokenPipeError, ConnectionResetError, h2.exceptions.ProtocolError):
         pass  # the server already cut us off
-    assert goaway_or_closed(client) in ("goaway", "closed")
+    goaway_or_closed(client)
     client.close()
     assert_healthy(srv)
 
@@ -152,7 +155,6 @@ def test_continuation_flood_is_cut_off(start_server):
         pass
     client.sock.settimeout(10)
     outcome = goaway_or_closed(client)
-    assert outcome in ("goaway", "closed")
     assert sent < 5000 * len(block) or outcome == "goaway"
     client.close()
     assert_healthy(srv)
@@ -205,7 +207,7 @@ def test_empty_data_frame_flood(start_server):
             client.sock.sendall(empty * 1000)
     except (BrokenPipeError, ConnectionResetError):
         pass
-    assert goaway_or_closed(client) in ("goaway", "closed")
+    goaway_or_closed(client)
     client.close()
     assert_healthy(srv)
 
