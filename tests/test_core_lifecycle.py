@@ -40,6 +40,11 @@ def test_lifespan_startup_and_shutdown_run_in_order(start_server):
     assert positions == sorted(positions), lines
 
 
+def test_a_task_factory_installed_at_startup_makes_the_request_tasks(start_server):
+    srv = start_server("tests.apps.task_factory_app:app")
+    assert httpx.get(srv.url).text == "FactoryTask"
+
+
 def test_startup_failure_exits_with_status_3(start_server):
     srv = start_server("tests.apps.lifespan_apps:startup_failed", ready=False)
     assert srv.wait_exit() == 3
