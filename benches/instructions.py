@@ -1,0 +1,102 @@
+"""User-space instructions per request, counted by callgrind: a repeatable figure on a noisy machine.
+
+    python benches/instructions.py                                  # raw hello, 64 connections
+    python benches/instructions.py --app framework_apps:starlette_app --path /plaintext --top 25
+
+Runs fasterapi under `valgrind --tool=callgrind` twice, once serving no request and once serving N
+(`h2load --h1`), and divides the difference by N, so startup and imports cancel out. The same build,
+app and load give the same count to within about 0.5% whatever else the machine is doing, where
+wall-clock A/B runs on a shared VM vary by 10%. Kernel time (the TCP stack) is not counted: use it
+to compare builds, not to predict requests per second. `--top K` lists the functions whose
+instructions per request changed the most between the two runs, i.e. where a request's go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from run import BENCHES, free_port, wait_listening
+
+
+def run_under_callgrind(python: str, app: str, path: str, requests: int, connections: int, out: Path) -> int:
+    """Serve `requests` requests under callgrind; return the instructions counted in all threads."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", python, "-m", "fasterapi", app]
+        + ["--port", str(port), "--no-access-log", "--log-level", "warning"],
+        cwd=BENCHES,
+        env={**os.environ, "PYTHONPATH": str(BENCHES)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_listening(port, server, timeout=180)
+        if requests:
+            load = subprocess.run(
+                [
+                    "h2load",
+                    "--h1",
+                    "-t1",
+                    f"-n{requests}",
+                    f"-c{connections}",
+                    f"http://127.0.0.1:{port}{path}",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            if f"{requests} succeeded" not in load:
+                raise RuntimeError(f"not every request succeeded:\n{load}")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=180)
+    files = list(out.parent.glob(out.name + ".*"))
+    return sum(int(m.group(1)) for f in files for m in re.finditer(r"^totals: (\d+)", f.read_text(), re.M))
+
+
+def per_function(prefix: Path) -> Counter[str]:
+    """Instructions per function (exclusive), summed over the profile files of one run."""
+    counts: Counter[str] = Counter()
+    for profile in prefix.parent.glob(prefix.name + ".*"):
+        command = ["callgrind_annotate", "--threshold=100", str(profile)]
+        report = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        for line in report.splitlines():
+            match = re.match(r"\s*([\d,]+) \([^)]*\)\s+(\S.*?)(?: \[[^\]]*\])?$", line)
+            if match and "PROGRAM TOTALS" not in line:
+                name = re.sub(r"^/tmp/python-build[^:]*/", "", match.group(2))
+                counts[name] += int(match.group(1).replace(",", ""))
+    return counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--app", default="apps:raw")
+    parser.add_argument("--path", default="/")
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--top", type=int, default=0, help="also list the K costliest functions per request")
+    parser.add_argument("--python", default=sys.executable)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        idle, busy = Path(work) / "idle", Path(work) / "busy"
+        base = run_under_callgrind(args.python, args.app, args.path, 0, args.connections, idle)
+        total = run_under_callgrind(args.python, args.app, args.path, args.requests, args.connections, busy)
+        print(f"{args.app} {args.path}: {(total - base) / args.requests:,.0f} instructions per request")
+        if args.top:
+            before, after = per_function(idle), per_function(busy)
+            changed = {name: (after[name] - before.get(name, 0)) / args.requests for name in after}
+            for name, cost in sorted(changed.items(), key=lambda item: -item[1])[: args.top]:
+                print(f"{cost:>9,.0f}  {name[:140]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
