@@ -40,6 +40,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(r["errors"] for r in runs),
         "non_2xx": sum(r["non_2xx"] for r in runs),
         "rss_mib": med("rss_mib"),
+        "rps_range": (min(r["rps"] for r in runs), max(r["rps"] for r in runs)),
     }
 
 
@@ -114,7 +115,8 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         f"- Versions: {versions}",
         "- Method: server pinned to core 0, load generator to core 1 (`taskset`), one worker, uvloop, "
         f"access logs off; {settings['warmup']:g} s warm-up then {settings['seconds']:g} s measured; "
-        f"median of {settings['runs']} runs with the server order rotated between runs. `workers-2` runs "
+        f"median of {settings['runs']} runs with the server order rotated between runs (the spread of "
+        "the runs is shown: this shared VM's speed drifts by 10-20% within minutes). `workers-2` runs "
         "unpinned.",
         "- HTTP/1.1: `wrk -t1 -cN -dDs --latency` (POST bodies from a Lua script). h2c: "
         "`h2load -t1 -c16 -m16 -D D`; h2load reports a mean, not percentiles, so the p50 column holds the "
@@ -143,18 +145,21 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         lines += [
             f"### {scenario['key']}: {scenario['title']}",
             "",
-            "| server | req/s | fasterapi ÷ server | p50 ms | p99 ms | errors | non-2xx | peak RSS MiB |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| server | req/s | runs (min–max) | fasterapi ÷ server | p50 ms | p99 ms | errors | non-2xx "
+            "| peak RSS MiB |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for name, m in sorted(table.items(), key=lambda item: -(item[1]["rps"] or 0)):
             r = ratio(table, name)
+            low, high = m["rps_range"]
             lines.append(
-                f"| {name} | {m['rps']:,.0f} | {_num(r, '.2f')} | {_num(m['p50_ms'], '.2f')} | "
-                f"{_num(m['p99_ms'], '.2f')} | {m['errors']} | {m['non_2xx']} | {_num(m['rss_mib'], '.0f')} |"
+                f"| {name} | {m['rps']:,.0f} | {low:,.0f}–{high:,.0f} | {_num(r, '.2f')} | "
+                f"{_num(m['p50_ms'], '.2f')} | {_num(m['p99_ms'], '.2f')} | {m['errors']} | {m['non_2xx']} | "
+                f"{_num(m['rss_mib'], '.0f')} |"
             )
         ceiling = data.get("ceiling", {}).get(scenario["key"])
         if ceiling:
-            lines.append(f"| *in-process ceiling* | {ceiling:,.0f} | | | | | | |")
+            lines.append(f"| *in-process ceiling* | {ceiling:,.0f} | | | | | | | |")
         lines.append("")
     # The hand-kept record of what each optimisation measured, kept across regenerations.
     lines.append(OPTIMISATIONS.read_text().rstrip())
