@@ -162,14 +162,15 @@ def server_command(name: str, python: str, app: str, port: int, workers: int, tl
 
 
 def bench_certificate() -> tuple[str, str]:
-    """A self-signed P-256 certificate for 127.0.0.1 (made once per run, with openssl)."""
+    """A self-signed P-256 certificate for 127.0.0.1, made with openssl the first time and kept in
+    the temp directory (long-lived, so a kept one never expires under a later run)."""
     directory = Path(tempfile.gettempdir()) / f"fasterapi-bench-tls-{os.getuid()}"
     cert, key = directory / "cert.pem", directory / "key.pem"
     if not cert.exists():
         directory.mkdir(exist_ok=True)
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-            + ["-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"]
+            + ["-keyout", str(key), "-out", str(cert), "-days", "3650", "-subj", "/CN=127.0.0.1"]
             + ["-addext", "subjectAltName=IP:127.0.0.1"],
             check=True,
             capture_output=True,

@@ -227,7 +227,9 @@ fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
         if b.as_bytes().len() >= BORROW_MIN {
             return Ok(Bytes::from_owner(obj.extract::<pyo3::pybacked::PyBackedBytes>()?));
         }
-    } else if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Ok(Bytes::copy_from_slice(b.as_bytes()));
+    }
+    if let Ok(b) = obj.cast::<PyByteArray>() {
         return Ok(Bytes::from(b.to_vec()));
     }
     with_bytes(obj, what, |b| Ok(Bytes::copy_from_slice(b)))

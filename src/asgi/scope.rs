@@ -51,14 +51,15 @@ pub struct ScopeBuilder {
     last_server: Mutex<Option<(Peer, Py<PyAny>)>>,
     http: Py<PyDict>,
     websocket: Py<PyDict>,
-    root_path: Py<PyString>,
+    /// `--root-path`, prefixed to `path` and `raw_path` (the templates hold it as `root_path`).
+    root_path: String,
     /// The lifespan state, copied shallowly into each scope.
     state: Option<Py<PyDict>>,
 }
 
 impl ScopeBuilder {
     pub fn new(py: Python<'_>, root_path: &str, state: Option<Py<PyDict>>) -> PyResult<Self> {
-        let root_path = PyString::new(py, root_path);
+        let root = PyString::new(py, root_path);
         let template = |kind: &Bound<'_, PyString>, own_key: &Bound<'_, PyString>| -> PyResult<Py<PyDict>> {
             let dict = PyDict::new(py);
             dict.set_item(intern!(py, "type"), kind)?;
@@ -77,7 +78,7 @@ impl ScopeBuilder {
             ] {
                 dict.set_item(key, py.None())?;
             }
-            dict.set_item(intern!(py, "root_path"), &root_path)?;
+            dict.set_item(intern!(py, "root_path"), &root)?;
             if state.is_some() {
                 dict.set_item(intern!(py, "state"), py.None())?;
             }
@@ -87,7 +88,7 @@ impl ScopeBuilder {
             last_server: Mutex::new(None),
             http: template(intern!(py, "http"), intern!(py, "method"))?,
             websocket: template(intern!(py, "websocket"), intern!(py, "subprotocols"))?,
-            root_path: root_path.clone().unbind(),
+            root_path: root_path.to_owned(),
             state,
         })
     }
@@ -153,7 +154,7 @@ impl ScopeBuilder {
         scope.set_item(intern!(py, "http_version"), known_str(py, head.version.as_str()))?;
         scope.set_item(intern!(py, "scheme"), known_str(py, scheme))?;
 
-        let root = self.root_path.bind(py).to_str()?;
+        let root = &self.root_path;
         let path = head.decoded_path();
         if root.is_empty() {
             scope.set_item(intern!(py, "path"), path)?;

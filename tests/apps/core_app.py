@@ -143,11 +143,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _text(send, b"slept")
     elif path == "/sched":
         # Scheduling policies: this loop thread, a thread the app starts, every thread of the process.
-        threads = {int(tid): os.sched_getscheduler(int(tid)) for tid in os.listdir("/proc/self/task")}
         policies = {
             "loop": os.sched_getscheduler(0),
             "app_thread": await asyncio.to_thread(os.sched_getscheduler, 0),
-            "process": sorted(threads.values()),
+            "process": sorted(os.sched_getscheduler(int(tid)) for tid in os.listdir("/proc/self/task")),
         }
         await _text(send, json.dumps(policies).encode())
     elif path == "/sleeping":
