@@ -158,19 +158,19 @@ impl ScopeBuilder {
         let path = head.decoded_path();
         if root.is_empty() {
             scope.set_item(intern!(py, "path"), path)?;
-            scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, &head.raw_path))?;
+            scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, head.raw_path()))?;
         } else {
             scope.set_item(intern!(py, "path"), format!("{root}{path}"))?;
-            let mut raw = Vec::with_capacity(root.len() + head.raw_path.len());
+            let mut raw = Vec::with_capacity(root.len() + head.raw_path().len());
             raw.extend_from_slice(root.as_bytes());
-            raw.extend_from_slice(&head.raw_path);
+            raw.extend_from_slice(head.raw_path());
             scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, &raw))?;
         }
-        scope.set_item(intern!(py, "query_string"), PyBytes::new(py, &head.query))?;
+        scope.set_item(intern!(py, "query_string"), PyBytes::new(py, head.query()))?;
 
-        let headers = head.headers.iter().map(|(name, value)| {
-            (PyBytes::new(py, name.as_str().as_bytes()), PyBytes::new(py, value.as_bytes()))
-        });
+        let headers = head
+            .headers()
+            .map(|(name, value)| (PyBytes::new(py, name.as_str().as_bytes()), PyBytes::new(py, value)));
         let headers = PyList::new(py, headers)?;
         scope.set_item(intern!(py, "headers"), headers)?;
         scope.set_item(intern!(py, "client"), address(py, head.client.as_ref())?)?;

@@ -1,12 +1,19 @@
 //! RequestHead: the GIL-free description of one request that crosses from tokio to an app loop.
 //! It is built from hyper's request parts; turning it into a Python scope lives in `asgi::scope`.
+//!
+//! The head owns its bytes. hyper's parsed header values and target are slices of the
+//! connection's read buffer; while any of them lives, hyper cannot reuse that buffer and
+//! allocates a fresh 8 KiB one for the connection's next read. So the head copies the target and
+//! every header value into one buffer of its own (one allocation, no reference counts), and the
+//! service builds it as soon as hyper hands over the request, before hyper reads again.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use std::ops::Range;
+
 use http::request::Parts;
-use http::{header, Method, Version};
+use http::{header, HeaderName, Method, Version};
 
 use super::ConnectionInfo;
 use crate::tls::TlsInfo;
@@ -43,13 +50,11 @@ impl HttpVersion {
 pub struct RequestHead {
     pub method: Method,
     pub version: HttpVersion,
-    /// The request target's path exactly as sent (still percent-encoded).
-    pub raw_path: Bytes,
-    /// The query string without the leading `?`.
-    pub query: Bytes,
-    /// Header names (lower case) and values in arrival order, duplicates kept; on HTTP/2 the
-    /// `:authority` pseudo-header comes first as `host`.
-    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// The raw path, the query and every header value, back to back; the spans index into it.
+    bytes: Vec<u8>,
+    path: Range<usize>,
+    query: Range<usize>,
+    headers: Vec<(HeaderName, Range<usize>)>,
     pub client: Option<Peer>,
     pub server: Option<Peer>,
     pub scheme: &'static str,
@@ -87,20 +92,28 @@ impl RequestHead {
     /// Build the head of a request received on a connection between `client` and `server`.
     pub fn new(parts: &Parts, conn: &ConnectionInfo) -> Self {
         let version = HttpVersion::from_http(parts.version);
-        let (raw_path, query) = split_target(&parts.uri);
+        let (path, query) = split_target(&parts.uri);
+        let authority = match version {
+            HttpVersion::Http2 if !parts.headers.contains_key(header::HOST) => parts.uri.authority(),
+            _ => None,
+        };
+        let size = path.len()
+            + query.len()
+            + authority.map_or(0, |a| a.as_str().len())
+            + parts.headers.values().map(|v| v.len()).sum::<usize>();
+        let mut bytes = Vec::with_capacity(size);
+        let path = append(&mut bytes, path.as_bytes());
+        let query = append(&mut bytes, query.as_bytes());
         let mut headers = Vec::with_capacity(parts.headers.len() + 1);
-        if version == HttpVersion::Http2 && !parts.headers.contains_key(header::HOST) {
-            if let Some(authority) = parts.uri.authority() {
-                if let Ok(value) = http::HeaderValue::from_str(authority.as_str()) {
-                    headers.push((header::HOST, value));
-                }
-            }
+        if let Some(authority) = authority {
+            headers.push((header::HOST, append(&mut bytes, authority.as_str().as_bytes())));
         }
-        headers.extend(parts.headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+        headers.extend(parts.headers.iter().map(|(n, v)| (n.clone(), append(&mut bytes, v.as_bytes()))));
         RequestHead {
             method: parts.method.clone(),
             version,
-            raw_path,
+            bytes,
+            path,
             query,
             headers,
             client: conn.client.clone(),
@@ -110,9 +123,25 @@ impl RequestHead {
         }
     }
 
+    /// The request target's path exactly as sent (still percent-encoded).
+    pub fn raw_path(&self) -> &[u8] {
+        &self.bytes[self.path.clone()]
+    }
+
+    /// The query string without the leading `?`.
+    pub fn query(&self) -> &[u8] {
+        &self.bytes[self.query.clone()]
+    }
+
+    /// Header names (lower case) and values in arrival order, duplicates kept; on HTTP/2 the
+    /// `:authority` pseudo-header comes first as `host`.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&HeaderName, &[u8])> {
+        self.headers.iter().map(|(name, span)| (name, &self.bytes[span.clone()]))
+    }
+
     /// Every value of header `name`, in order, as text (values that are not text are skipped).
     pub fn header_values(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n == name).filter_map(|(_, v)| v.to_str().ok()).collect()
+        self.headers().filter(|(n, _)| *n == name).filter_map(|(_, v)| visible_ascii(v)).collect()
     }
 
     /// Rewrite client, scheme and host from the proxy headers of a trusted peer.
@@ -124,55 +153,65 @@ impl RequestHead {
         if let Some(scheme) = forwarded.scheme {
             self.scheme = scheme;
         }
-        if let Some(host) = forwarded.host.and_then(|h| http::HeaderValue::from_str(&h).ok()) {
+        if let Some(host) = forwarded.host {
+            let span = append(&mut self.bytes, host.as_bytes());
             match self.headers.iter_mut().find(|(n, _)| n == header::HOST) {
-                Some((_, value)) => *value = host,
-                None => self.headers.push((header::HOST, host)),
+                Some((_, value)) => *value = span,
+                None => self.headers.push((header::HOST, span)),
             }
         }
     }
 
     /// True when the client asked for `100 Continue` before it sends the body.
     pub fn expects_continue(&self) -> bool {
-        self.headers
-            .iter()
-            .any(|(n, v)| n == header::EXPECT && v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+        self.headers().any(|(n, v)| n == header::EXPECT && v.eq_ignore_ascii_case(b"100-continue"))
     }
 
     /// The client sent `TE: trailers`: it accepts `http.response.trailers`.
     pub fn accepts_trailers(&self) -> bool {
-        self.headers.iter().any(|(n, v)| {
+        self.headers().any(|(n, v)| {
             n == header::TE
-                && v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+                && visible_ascii(v)
+                    .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
         })
     }
 
     /// The path percent-decoded as UTF-8 (invalid sequences replaced), as the scope's `path`.
     pub fn decoded_path(&self) -> String {
-        percent_encoding::percent_decode(&self.raw_path).decode_utf8_lossy().into_owned()
+        percent_encoding::percent_decode(self.raw_path()).decode_utf8_lossy().into_owned()
     }
 
     /// `path?query` as the access log shows it.
     pub fn path_with_query(&self) -> String {
-        let mut line = String::from_utf8_lossy(&self.raw_path).into_owned();
+        let mut line = String::from_utf8_lossy(self.raw_path()).into_owned();
         if !self.query.is_empty() {
             line.push('?');
-            line.push_str(&String::from_utf8_lossy(&self.query));
+            line.push_str(&String::from_utf8_lossy(self.query()));
         }
         line
     }
 }
 
-/// Split a request target into its raw path and query. `OPTIONS *` keeps `*`; an absolute-form
+/// A request target's raw path and query (without `?`). `OPTIONS *` keeps `*`; an absolute-form
 /// target (`GET http://host/p`) yields its path.
-fn split_target(uri: &http::Uri) -> (Bytes, Bytes) {
+fn split_target(uri: &http::Uri) -> (&str, &str) {
     let Some(pq) = uri.path_and_query() else {
-        return (Bytes::from_static(b"/"), Bytes::new());
+        return ("/", "");
     };
     let path = pq.path();
-    let path = if path.is_empty() { "/" } else { path };
-    let query = pq.query().unwrap_or("");
-    (Bytes::copy_from_slice(path.as_bytes()), Bytes::copy_from_slice(query.as_bytes()))
+    (if path.is_empty() { "/" } else { path }, pq.query().unwrap_or(""))
+}
+
+/// A header value as text, if it is all visible ASCII (what `HeaderValue::to_str` accepts).
+fn visible_ascii(value: &[u8]) -> Option<&str> {
+    value.is_ascii().then(|| std::str::from_utf8(value).ok()).flatten()
+}
+
+/// Append `piece` to `bytes`; where it now lies.
+fn append(bytes: &mut Vec<u8>, piece: &[u8]) -> Range<usize> {
+    let start = bytes.len();
+    bytes.extend_from_slice(piece);
+    start..bytes.len()
 }
 
 #[cfg(test)]
@@ -188,8 +227,8 @@ mod tests {
     fn path_is_percent_decoded_as_utf8() {
         let head = head_for(http::Request::get("/caf%C3%A9/a%20b?x=%20").body(()).unwrap());
         assert_eq!(head.decoded_path(), "/café/a b");
-        assert_eq!(&head.raw_path[..], b"/caf%C3%A9/a%20b");
-        assert_eq!(&head.query[..], b"x=%20");
+        assert_eq!(head.raw_path(), b"/caf%C3%A9/a%20b");
+        assert_eq!(head.query(), b"x=%20");
         assert_eq!(head.path_with_query(), "/caf%C3%A9/a%20b?x=%20");
     }
 
@@ -208,7 +247,7 @@ mod tests {
             .body(())
             .unwrap();
         let head = head_for(req);
-        let names: Vec<_> = head.headers.iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())).collect();
+        let names: Vec<_> = head.headers().map(|(n, v)| (n.as_str(), visible_ascii(v).unwrap())).collect();
         assert_eq!(names, vec![("host", "example.com:8080"), ("x-a", "1"), ("x-a", "2")]);
         assert_eq!(head.version.as_str(), "2");
     }

@@ -3,7 +3,7 @@
 //! request gets a WsExchange instead, and its session task once the app accepts it.
 
 use std::convert::Infallible;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -215,24 +215,47 @@ impl RequestRouter {
             .unwrap_or(&self.loops[start])
     }
 
-    /// Serve one request: the hyper service function.
-    pub async fn handle(
+    /// Serve one request: the hyper service function. The head is taken from hyper's request
+    /// before the returned future first runs, so that hyper's read buffer is free again by the
+    /// time hyper reads the connection's next bytes (see `RequestHead`).
+    pub fn handle(
         self: Arc<Self>,
         conn: Arc<ConnectionInfo>,
         request: Request<Incoming>,
-    ) -> Result<Response<ResponseBody>, Infallible> {
+    ) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> {
         let last_on_connection = conn.request_arrived(self.requests_per_connection);
         self.count_request();
-        let Some(ticket) = self.admit() else {
-            return Ok(service_unavailable());
-        };
+        let ticket = self.admit();
         let (parts, body) = request.into_parts();
-        if let Some(settings) = &self.ws {
-            if Handshake::is_requested(&parts) {
-                return Ok(self.websocket(&conn, parts, ticket, settings.clone()).await);
+        let start = match (ticket, &self.ws) {
+            (None, _) => Start::Unavailable,
+            (Some(ticket), Some(settings)) if Handshake::is_requested(&parts) => {
+                Start::WebSocket(parts, ticket, settings.clone())
             }
+            (Some(ticket), _) => {
+                let close = last_on_connection && parts.version < Version::HTTP_2;
+                Start::Http(self.head(&parts, &conn), body, ticket, close)
+            }
+        };
+        async move {
+            Ok(match start {
+                Start::Unavailable => service_unavailable(),
+                Start::WebSocket(parts, ticket, settings) => {
+                    self.websocket(&conn, parts, ticket, settings).await
+                }
+                Start::Http(head, body, ticket, close) => self.http(head, body, ticket, close).await,
+            })
         }
-        let head = self.head(&parts, &conn);
+    }
+
+    /// Serve a plain HTTP request; `close` adds `connection: close` (the connection's last).
+    async fn http(
+        &self,
+        head: RequestHead,
+        body: Incoming,
+        ticket: InFlight,
+        close: bool,
+    ) -> Response<ResponseBody> {
         let app_loop = self.pick_loop();
         let queue = app_loop.queue.clone();
         let tickets = [ticket, InFlight::take(&app_loop.in_flight)];
@@ -242,7 +265,7 @@ impl RequestRouter {
         let (preread, body) = match self.preread(&head, body).await {
             Ok(split) => split,
             // The client went away while sending a small body: nobody is left to answer.
-            Err(()) => return Ok(bad_request()),
+            Err(()) => return bad_request(),
         };
         let link = Link::new(id, queue.clone(), wakes, tickets);
         let exchange = Arc::new(Exchange::new(link, self.high_water, body.is_none()));
@@ -259,10 +282,10 @@ impl RequestRouter {
         let response_head = poll_fn(|cx| exchange.poll_head(cx)).await;
         guard.disarm();
         let mut response = self.response(response_head, ResponseBody::new(exchange));
-        if last_on_connection && parts.version < Version::HTTP_2 {
+        if close {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        Ok(response)
+        response
     }
 
     /// The request head as the app sees it, proxy headers applied for a trusted proxy.
@@ -384,6 +407,15 @@ impl RequestRouter {
         }
         response
     }
+}
+
+/// What `RequestRouter::handle` decided before its future runs.
+enum Start {
+    /// `--limit-concurrency` is reached: 503.
+    Unavailable,
+    WebSocket(http::request::Parts, InFlight, Arc<WsSettings>),
+    /// A plain request: its head, body, place in flight, and whether it closes the connection.
+    Http(RequestHead, Incoming, InFlight, bool),
 }
 
 /// Read the request body as fast as the app asks for it: one frame per demand.
