@@ -13,6 +13,8 @@ import h2.events
 import httpx
 import pytest
 
+from tests import rawhttp
+
 
 @pytest.fixture(scope="module")
 def server():
@@ -135,3 +137,43 @@ def test_access_log_shows_http2(server):
     with httpx.Client(http1=False, http2=True) as client:
         client.get(f"{server.url}/h2-logged")
     server.wait_for_line(r'"GET /h2-logged HTTP/2" 200 OK')
+
+
+def h2_get_over(sock: socket.socket, first_bytes: int) -> int:
+    """GET / with the h2 library, the connection preface split after `first_bytes` bytes with a
+    pause between the parts (as a slow network may deliver it); the response status."""
+    conn = h2.connection.H2Connection()
+    conn.initiate_connection()
+    opening = conn.data_to_send()
+    sock.sendall(opening[:first_bytes])
+    time.sleep(0.3)
+    sock.sendall(opening[first_bytes:])
+    request = [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")]
+    conn.send_headers(1, request, end_stream=True)
+    sock.sendall(conn.data_to_send())
+    sock.settimeout(10)
+    while True:
+        data = sock.recv(65536)
+        assert data, "closed before the response"
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived):
+                return int(dict(event.headers)[b":status"])
+        sock.sendall(conn.data_to_send())
+
+
+@pytest.mark.parametrize("first_bytes", [1, 10, 23])
+def test_a_preface_that_arrives_in_pieces_is_still_http2(server, first_bytes):
+    # The server tells HTTP/2 from HTTP/1.1 by peeking at the first bytes; a proper prefix of
+    # the preface cannot decide, and must not be taken for HTTP/1.1.
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        assert h2_get_over(sock, first_bytes) == 200
+
+
+def test_an_http1_request_whose_first_byte_arrives_alone_is_served(server):
+    # "P" could begin the HTTP/2 preface or "POST": undecided until the next byte comes.
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"P")
+        time.sleep(0.3)
+        sock.sendall(b"OST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        status, _, body = rawhttp.read_response(sock)
+    assert status.startswith(b"HTTP/1.1 200") and body == b"hello"

@@ -13,6 +13,7 @@ import time
 import httpx
 import pytest
 
+from tests import rawhttp
 from tests.conftest import ROOT, ServerProcess
 
 SCOPE_APP = "tests.apps.core_app:app"
@@ -145,7 +146,7 @@ def test_limit_max_requests_stops_gracefully(start_server):
 
 def test_unix_domain_socket(tmp_path):
     path = tmp_path / "app.sock"
-    srv = ServerProcess([SCOPE_APP, "--uds", str(path)])
+    srv = ServerProcess([SCOPE_APP, "--uds", str(path), "--h11-max-incomplete-event-size", "20000"])
     try:
         srv.wait_for_line(f"running on unix socket {path}")
         transport = httpx.HTTPTransport(uds=str(path))
@@ -161,6 +162,21 @@ def test_unix_domain_socket(tmp_path):
             check=True,
         ).stdout
         assert out == "Hello, world!"
+        # HTTP/2 with prior knowledge is told apart by peeking at the socket, as on TCP.
+        out = subprocess.run(
+            ["curl", "-sS", "--http2-prior-knowledge", "-w", " %{http_version}"]
+            + ["--unix-socket", str(path), "http://localhost/"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+        assert out == "Hello, world! 2"
+        # HTTP/1.1 gets hyper's exact head size limit there too, also when one read brings it all.
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(path))
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 25_000 + b"\r\n\r\n")
+            assert rawhttp.read_response(sock)[0].startswith(b"HTTP/1.1 431")
     finally:
         srv.stop()
     assert not path.exists(), "the socket file is removed on shutdown"

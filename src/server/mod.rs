@@ -5,6 +5,7 @@ mod api;
 mod drain;
 mod listener;
 mod sched;
+mod sniff;
 mod stream;
 mod tls_config;
 
@@ -30,6 +31,7 @@ use crate::http::{ConnectionInfo, RequestRouter};
 use crate::shutdown::{ShutdownTrigger, StopReason};
 use crate::tls::TlsAcceptor;
 use drain::{Drain, DrainWatch};
+use sniff::Protocol;
 use stream::{Listener, Stream};
 
 /// How long WebSockets closed at shutdown get to send their close frame.
@@ -77,11 +79,12 @@ macro_rules! http1_settings {
     };
 }
 
-/// `--http h1`: hyper's HTTP/1.1 builder, since the auto builder only honours HTTP/1.1-only when
-/// it serves without upgrades, and WebSockets need them.
-fn http1_builder(config: &ServerConfig) -> hyper::server::conn::http1::Builder {
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    http1_settings!(builder, config);
+/// hyper's HTTP/1.1 builder, for connections known to speak HTTP/1.1. It alone can bound the
+/// request head exactly (431 beyond it): `max_buf_size` only bounds how far hyper buffers a head
+/// it has not finished parsing, so one large read could still bring in a bigger one.
+fn http1_builder(config: &ServerConfig) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    http1_settings!(builder, config).max_header_size(config.h1_max_buf_size);
     builder
 }
 
@@ -108,10 +111,7 @@ fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
         // RFC 8441: WebSockets over HTTP/2 streams (extended CONNECT).
         builder.http2().enable_connect_protocol();
     }
-    match config.http {
-        HttpMode::H2 => builder.http2_only(),
-        _ => builder,
-    }
+    builder
 }
 
 /// Run the server until a signal or `stop` asks it to end; blocks the calling thread.
@@ -148,8 +148,12 @@ pub fn serve(
             Some(_) => Some(signal(SignalKind::hangup()).map_err(ServeError::Runtime)?),
             None => None,
         };
-        let builder = Arc::new(http_builder(config));
-        let http1 = Arc::new(http1_builder(config));
+        let builders = Builders {
+            auto: http_builder(config),
+            http2: http_builder(config).http2_only(),
+            http1: http1_builder(config),
+        };
+        let builders = Arc::new(builders);
         let drain = Drain::new();
         let address = listener.describe(tls.is_some()).map_err(ServeError::Runtime)?;
         on_event(ServerEvent::Ready(vec![address]));
@@ -159,8 +163,7 @@ pub fn serve(
                     Ok((stream, info)) => {
                         let connection = Connection {
                             router: router.clone(),
-                            builder: builder.clone(),
-                            http1: http1.clone(),
+                            builders: builders.clone(),
                             http: config.http,
                             watch: drain.watcher(),
                         };
@@ -233,35 +236,50 @@ pub fn serve(
     result
 }
 
+/// hyper's connection builders, one per way of choosing the HTTP version.
+struct Builders {
+    /// Reads the first bytes to tell HTTP/1.1 from HTTP/2 (when `sniff` cannot).
+    auto: auto::Builder<TokioExecutor>,
+    http2: auto::Builder<TokioExecutor>,
+    /// hyper's own HTTP/1.1 builder, since the auto builder only honours HTTP/1.1-only when it
+    /// serves without upgrades, and WebSockets need them.
+    http1: http1::Builder,
+}
+
 /// What a new connection's task needs to serve it.
 struct Connection {
     router: Arc<RequestRouter>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    http1: Arc<hyper::server::conn::http1::Builder>,
+    builders: Arc<Builders>,
     http: HttpMode,
     watch: DrainWatch,
 }
 
 impl Connection {
-    async fn serve(self, stream: Stream, info: ConnectionInfo) {
+    async fn serve(mut self, stream: Stream, info: ConnectionInfo) {
         let info = Arc::new(info);
+        let protocol = match self.http {
+            HttpMode::H1 => Some(Protocol::Http1),
+            HttpMode::H2 => Some(Protocol::Http2),
+            HttpMode::Auto => sniff::protocol(&stream, &mut self.watch).await,
+        };
         let service = {
             let (router, info) = (self.router, info.clone());
             hyper::service::service_fn(move |req| router.clone().handle(info.clone(), req))
         };
         let io = TokioIo::new(stream);
-        // HTTP/2 upgrades to WebSockets by extended CONNECT, which needs no upgrade support.
-        match self.http {
-            HttpMode::Auto => {
-                let conn = self.builder.serve_connection_with_upgrades(io, service);
-                run_connection(conn, GracefulConnection::graceful_shutdown, info, self.watch).await
-            }
-            HttpMode::H1 => {
-                let conn = self.http1.serve_connection(io, service).with_upgrades();
+        let builders = &self.builders;
+        match protocol {
+            Some(Protocol::Http1) => {
+                let conn = builders.http1.serve_connection(io, service).with_upgrades();
                 run_connection(conn, http1::UpgradeableConnection::graceful_shutdown, info, self.watch).await
             }
-            HttpMode::H2 => {
-                let conn = self.builder.serve_connection(io, service);
+            // HTTP/2 upgrades to WebSockets by extended CONNECT, which needs no upgrade support.
+            Some(Protocol::Http2) => {
+                let conn = builders.http2.serve_connection(io, service);
+                run_connection(conn, GracefulConnection::graceful_shutdown, info, self.watch).await
+            }
+            None => {
+                let conn = builders.auto.serve_connection_with_upgrades(io, service);
                 run_connection(conn, GracefulConnection::graceful_shutdown, info, self.watch).await
             }
         }
