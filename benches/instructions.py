@@ -2,13 +2,15 @@
 
     python benches/instructions.py                                  # raw hello, 64 connections
     python benches/instructions.py --app framework_apps:starlette_app --path /plaintext --top 25
+    python benches/instructions.py --h2 --connections 16            # h2c, 16 x 16 streams
 
 Runs fasterapi under `valgrind --tool=callgrind` twice, once serving no request and once serving N
-(`h2load --h1`), and divides the difference by N, so startup and imports cancel out. The same build,
-app and load give the same count to within about 0.5% whatever else the machine is doing, where
-wall-clock A/B runs on a shared VM vary by 10%. Kernel time (the TCP stack) is not counted: use it
-to compare builds, not to predict requests per second. `--top K` lists the functions whose
-instructions per request changed the most between the two runs, i.e. where a request's go.
+(`h2load`, HTTP/1.1 or h2c), and divides the difference by N, so startup and imports cancel out.
+The same build, app and load give the same count to within about 0.5% whatever else the machine is
+doing, where wall-clock A/B runs on a shared VM vary by 10%. Kernel time (the TCP stack) is not
+counted: use it to compare builds, not to predict requests per second. `--top K` lists the
+functions whose instructions per request changed the most between the two runs, i.e. where a
+request's go.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from pathlib import Path
 from run import BENCHES, free_port, wait_listening
 
 
-def run_under_callgrind(python: str, app: str, path: str, requests: int, connections: int, out: Path) -> int:
+def run_under_callgrind(
+    python: str, app: str, path: str, requests: int, load_options: list[str], out: Path
+) -> int:
     """Serve `requests` requests under callgrind; return the instructions counted in all threads."""
     port = free_port()
     server = subprocess.Popen(
@@ -41,14 +45,7 @@ def run_under_callgrind(python: str, app: str, path: str, requests: int, connect
         wait_listening(port, server, timeout=180)
         if requests:
             load = subprocess.run(
-                [
-                    "h2load",
-                    "--h1",
-                    "-t1",
-                    f"-n{requests}",
-                    f"-c{connections}",
-                    f"http://127.0.0.1:{port}{path}",
-                ],
+                ["h2load", "-t1", f"-n{requests}", *load_options, f"http://127.0.0.1:{port}{path}"],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -82,13 +79,15 @@ def main() -> int:
     parser.add_argument("--path", default="/")
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--h2", action="store_true", help="h2c with 16 streams per connection")
     parser.add_argument("--top", type=int, default=0, help="also list the K costliest functions per request")
     parser.add_argument("--python", default=sys.executable)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         idle, busy = Path(work) / "idle", Path(work) / "busy"
-        base = run_under_callgrind(args.python, args.app, args.path, 0, args.connections, idle)
-        total = run_under_callgrind(args.python, args.app, args.path, args.requests, args.connections, busy)
+        load = [f"-c{args.connections}", *(["-m16"] if args.h2 else ["--h1"])]
+        base = run_under_callgrind(args.python, args.app, args.path, 0, load, idle)
+        total = run_under_callgrind(args.python, args.app, args.path, args.requests, load, busy)
         print(f"{args.app} {args.path}: {(total - base) / args.requests:,.0f} instructions per request")
         if args.top:
             before, after = per_function(idle), per_function(busy)
