@@ -38,6 +38,16 @@ def test_idle_keep_alive_connection_is_closed_after_timeout(start_server):
     assert 0.8 <= elapsed < 3
 
 
+@pytest.mark.parametrize("http", ["auto", "h1"])
+def test_silent_connection_is_closed_after_timeout(start_server, http):
+    # A client that connects and never sends a byte holds a connection (and a descriptor) for
+    # no request: it gets the keep-alive timeout too, whichever way the protocol is chosen.
+    srv = start_server(APP, "--timeout-keep-alive", "1", "--http", http)
+    sock = rawhttp.connect(srv.port)
+    elapsed = closed_within(sock, 5)
+    assert 0.8 <= elapsed < 3
+
+
 def test_slowloris_request_head_is_cut_off(start_server):
     srv = start_server(APP, "--timeout-keep-alive", "1")
     sock = rawhttp.connect(srv.port)

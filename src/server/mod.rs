@@ -31,7 +31,7 @@ use crate::http::{ConnectionInfo, RequestRouter};
 use crate::shutdown::{ShutdownTrigger, StopReason};
 use crate::tls::TlsAcceptor;
 use drain::{Drain, DrainWatch};
-use sniff::Protocol;
+use sniff::{Decision, Protocol};
 use stream::{Listener, Stream};
 
 /// How long WebSockets closed at shutdown get to send their close frame.
@@ -165,6 +165,7 @@ pub fn serve(
                             router: router.clone(),
                             builders: builders.clone(),
                             http: config.http,
+                            silence: config.timeout_keep_alive,
                             watch: drain.watcher(),
                         };
                         let tls = tls.clone();
@@ -251,16 +252,18 @@ struct Connection {
     router: Arc<RequestRouter>,
     builders: Arc<Builders>,
     http: HttpMode,
+    /// How long a new connection may stay silent (`--timeout-keep-alive`).
+    silence: Duration,
     watch: DrainWatch,
 }
 
 impl Connection {
     async fn serve(mut self, stream: Stream, info: ConnectionInfo) {
         let info = Arc::new(info);
-        let protocol = match self.http {
-            HttpMode::H1 => Some(Protocol::Http1),
-            HttpMode::H2 => Some(Protocol::Http2),
-            HttpMode::Auto => sniff::protocol(&stream, &mut self.watch).await,
+        let decision = match self.http {
+            HttpMode::H1 => Decision::Serve(Protocol::Http1),
+            HttpMode::H2 => Decision::Serve(Protocol::Http2),
+            HttpMode::Auto => sniff::decide(&stream, &mut self.watch, self.silence).await,
         };
         let service = {
             let (router, info) = (self.router, info.clone());
@@ -268,20 +271,22 @@ impl Connection {
         };
         let io = TokioIo::new(stream);
         let builders = &self.builders;
-        match protocol {
-            Some(Protocol::Http1) => {
+        match decision {
+            Decision::Serve(Protocol::Http1) => {
                 let conn = builders.http1.serve_connection(io, service).with_upgrades();
                 run_connection(conn, http1::UpgradeableConnection::graceful_shutdown, info, self.watch).await
             }
             // HTTP/2 upgrades to WebSockets by extended CONNECT, which needs no upgrade support.
-            Some(Protocol::Http2) => {
+            Decision::Serve(Protocol::Http2) => {
                 let conn = builders.http2.serve_connection(io, service);
                 run_connection(conn, GracefulConnection::graceful_shutdown, info, self.watch).await
             }
-            None => {
+            Decision::Auto => {
                 let conn = builders.auto.serve_connection_with_upgrades(io, service);
                 run_connection(conn, GracefulConnection::graceful_shutdown, info, self.watch).await
             }
+            // A client that never spoke: dropping the stream closes it.
+            Decision::Close => {}
         }
     }
 }

@@ -7,10 +7,12 @@
 //! TLS connections go by what ALPN agreed on (RFC 9113 section 3.3: HTTP/2 over TLS is negotiated
 //! with ALPN), and TCP and Unix-socket connections are peeked at, so the bytes stay in the socket
 //! for hyper to read first-hand. Only when the first bytes are a proper prefix of the preface (the
-//! deciding bytes have not arrived yet) does the caller fall back to the auto builder.
+//! deciding bytes have not arrived yet) does the caller fall back to the auto builder. A client that
+//! sends nothing at all is closed after `--timeout-keep-alive`, as an idle keep-alive one is.
 
 use std::io;
 use std::mem::MaybeUninit;
+use std::time::Duration;
 
 use tokio::io::Interest;
 use tokio::net::UnixStream;
@@ -27,32 +29,48 @@ pub enum Protocol {
     Http2,
 }
 
-/// The protocol `stream` speaks, or `None` when it cannot be told yet. Waits for the client's
-/// first bytes; once shutdown has begun, for at most the first-request grace period (then `None`,
-/// and the auto builder's graceful shutdown closes the connection).
-pub async fn protocol(stream: &Stream, watch: &mut DrainWatch) -> Option<Protocol> {
+/// How to serve a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Serve(Protocol),
+    /// The bytes so far do not tell: hyper-util's auto builder reads on until they do.
+    Auto,
+    /// The client sent nothing within `--timeout-keep-alive`, or within the first-request grace
+    /// period once shutdown began: close the connection.
+    Close,
+}
+
+/// Decide how to serve `stream`, waiting for its first bytes for at most `silence`.
+pub async fn decide(stream: &Stream, watch: &mut DrainWatch, silence: Duration) -> Decision {
     let peek = async {
-        match stream {
+        let first = match stream {
             Stream::Tcp(tcp) => {
                 let mut buf = [0u8; PREFACE.len()];
-                let n = tcp.peek(&mut buf).await.ok()?;
-                classify(&buf[..n])
+                match tcp.peek(&mut buf).await {
+                    Ok(n) => classify(&buf[..n]),
+                    Err(_) => None,
+                }
             }
             Stream::Unix(unix) => peek_unix(unix).await,
             Stream::Tls(tls) => match tls.get_ref().1.alpn_protocol() {
                 Some(b"h2") => Some(Protocol::Http2),
                 _ => Some(Protocol::Http1),
             },
-        }
+        };
+        first.map_or(Decision::Auto, Decision::Serve)
     };
     tokio::pin!(peek);
     tokio::select! {
-        protocol = peek.as_mut() => protocol,
-        _ = watch.started() => tokio::time::timeout(DrainWatch::first_request_grace(), peek).await.ok().flatten(),
+        decision = peek.as_mut() => decision,
+        _ = tokio::time::sleep(silence) => Decision::Close,
+        _ = watch.started() => {
+            tokio::time::timeout(DrainWatch::first_request_grace(), peek).await.unwrap_or(Decision::Close)
+        }
     }
 }
 
-/// Peek at the first bytes of a Unix-socket connection (tokio has no `peek` for these).
+/// Peek at the first bytes of a Unix-socket connection (tokio has no `peek` for these); `None`
+/// when they do not tell or the socket failed.
 async fn peek_unix(unix: &UnixStream) -> Option<Protocol> {
     let mut buf = [MaybeUninit::<u8>::uninit(); PREFACE.len()];
     loop {
