@@ -8,9 +8,8 @@
 //! service builds it as soon as hyper hands over the request, before hyper reads again.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-
 use std::ops::Range;
+use std::sync::Arc;
 
 use http::request::Parts;
 use http::{header, HeaderName, Method, Version};
@@ -184,7 +183,7 @@ impl RequestHead {
     /// `path?query` as the access log shows it.
     pub fn path_with_query(&self) -> String {
         let mut line = String::from_utf8_lossy(self.raw_path()).into_owned();
-        if !self.query.is_empty() {
+        if !self.query().is_empty() {
             line.push('?');
             line.push_str(&String::from_utf8_lossy(self.query()));
         }

@@ -242,8 +242,7 @@ struct Builders {
     /// Reads the first bytes to tell HTTP/1.1 from HTTP/2 (when `sniff` cannot).
     auto: auto::Builder<TokioExecutor>,
     http2: auto::Builder<TokioExecutor>,
-    /// hyper's own HTTP/1.1 builder, since the auto builder only honours HTTP/1.1-only when it
-    /// serves without upgrades, and WebSockets need them.
+    /// hyper's own HTTP/1.1 builder: it serves upgrades (WebSockets) and bounds the head exactly.
     http1: http1::Builder,
 }
 
