@@ -10,6 +10,11 @@ import weakref
 _leftover: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
 
 
+def get_with_big_header(size: int) -> bytes:
+    """A `GET /` whose head carries one `X-Big` header of `size` bytes, for head size limits."""
+    return b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size + b"\r\n\r\n"
+
+
 def connect(port: int, timeout: float = 5.0) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     return sock

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -144,6 +145,12 @@ def test_limit_max_requests_stops_gracefully(start_server):
 # ---- where we listen -------------------------------------------------------------------------
 
 
+def curl_over(path: Path, *options: str) -> str:
+    """What curl prints for `GET /` over the Unix socket at `path`."""
+    command = ["curl", "-sS", *options, "--unix-socket", str(path), "http://localhost/"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=10, check=True).stdout
+
+
 def test_unix_domain_socket(tmp_path):
     path = tmp_path / "app.sock"
     srv = ServerProcess([SCOPE_APP, "--uds", str(path), "--h11-max-incomplete-event-size", "20000"])
@@ -154,28 +161,13 @@ def test_unix_domain_socket(tmp_path):
             scope = scope_of(client.get("http://localhost/scope"))
         assert scope["server"] == [str(path), None] or scope["server"] == (str(path), None)
         assert scope["client"] is None
-        out = subprocess.run(
-            ["curl", "-sS", "--unix-socket", str(path), "http://localhost/"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-        assert out == "Hello, world!"
+        assert curl_over(path) == "Hello, world!"
         # HTTP/2 with prior knowledge is told apart by peeking at the socket, as on TCP.
-        out = subprocess.run(
-            ["curl", "-sS", "--http2-prior-knowledge", "-w", " %{http_version}"]
-            + ["--unix-socket", str(path), "http://localhost/"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-        assert out == "Hello, world! 2"
+        assert curl_over(path, "--http2-prior-knowledge", "-w", " %{http_version}") == "Hello, world! 2"
         # HTTP/1.1 gets hyper's exact head size limit there too, also when one read brings it all.
         with socket.socket(socket.AF_UNIX) as sock:
             sock.connect(str(path))
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 25_000 + b"\r\n\r\n")
+            sock.sendall(rawhttp.get_with_big_header(25_000))
             assert rawhttp.read_response(sock)[0].startswith(b"HTTP/1.1 431")
     finally:
         srv.stop()

@@ -83,7 +83,7 @@ def test_head_size_limit_follows_h11_max_incomplete_event_size(start_server):
     srv = start_server(APP, "--h11-max-incomplete-event-size", "16384")
     assert httpx.get(srv.url, headers={"x-big": "b" * 10_000}).status_code == 200
     sock = rawhttp.connect(srv.port)
-    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20_000 + b"\r\n\r\n")
+    sock.sendall(rawhttp.get_with_big_header(20_000))
     assert rawhttp.read_until_close(sock).startswith(b"HTTP/1.1 431")
 
 
