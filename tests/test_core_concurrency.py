@@ -11,6 +11,8 @@ import time
 import httpx
 import pytest
 
+from tests import rawhttp
+
 
 @pytest.fixture(scope="module")
 def server():
@@ -64,3 +66,23 @@ def test_thousand_idle_connections_do_not_stall_new_requests(server):
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_a_burst_of_requests_starts_in_slices(server):
+    # While the loop is blocked, 200 requests queue up and reach it as one batch. It starts them a
+    # slice at a time and runs each slice's tasks before starting the next, so no request sees the
+    # whole burst alive at once (which would make the garbage collector walk all of it).
+    blocker = rawhttp.connect(server.port)
+    blocker.sendall(b"GET /block-loop HTTP/1.1\r\nHost: x\r\nx-sleep: 0.5\r\n\r\n")
+    time.sleep(0.1)
+    burst = [rawhttp.connect(server.port) for _ in range(200)]
+    try:
+        for sock in burst:
+            sock.sendall(b"GET /tasks-alive HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert rawhttp.read_response(blocker)[2] == b"unblocked"
+        alive = [int(rawhttp.read_response(sock)[2]) for sock in burst]
+    finally:
+        blocker.close()
+        for sock in burst:
+            sock.close()
+    assert max(alive) <= 40, sorted(alive)

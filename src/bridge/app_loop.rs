@@ -1,7 +1,12 @@
 //! AppLoop: the loop-thread side of one app event loop. It drains the loop's job queue, starts
 //! an ASGI task per request or WebSocket, and owns the Python handles that the HTTP cycles share.
+//!
+//! Jobs run in slices of at most `SLICE`: a big batch (hundreds of connections sending at once)
+//! would otherwise create every request's scope, cycle and task before any of them runs, and the
+//! garbage collector, triggered by that many live new objects, would walk them all, again and
+//! again. Between slices the loop runs the tasks started so far, whose objects then die young.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +44,11 @@ impl Hasher for IdHasher {
 /// A map keyed by exchange id.
 type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
+/// The most jobs run before the loop gets to run the tasks they started. A request starts about
+/// a dozen container objects; 32 of them stay under the collector's young-generation threshold
+/// (700).
+const SLICE: usize = 32;
+
 /// A cycle waiting for its exchange to change.
 enum Parked {
     Http(Py<HttpCycle>),
@@ -69,6 +79,10 @@ pub struct AppLoop {
     /// Exchanges whose response head waits for the end of this loop iteration.
     deferred: Mutex<Vec<Arc<Exchange>>>,
     flush_scheduled: AtomicBool,
+    /// Jobs taken from the queue and not run yet (see `SLICE`).
+    backlog: Mutex<VecDeque<LoopJob>>,
+    /// `run_backlog` is scheduled with `call_soon`.
+    backlog_scheduled: AtomicBool,
 }
 
 impl AppLoop {
@@ -103,6 +117,8 @@ impl AppLoop {
             tasks: Mutex::default(),
             deferred: Mutex::new(Vec::new()),
             flush_scheduled: AtomicBool::new(false),
+            backlog: Mutex::new(VecDeque::with_capacity(64)),
+            backlog_scheduled: AtomicBool::new(false),
         })
     }
 
@@ -229,6 +245,52 @@ impl AppLoop {
         );
         Self::start_app(slf, id, scope, cycle, |cycle| cycle.finished)
     }
+
+    /// Run up to `SLICE` jobs from the backlog: start new requests, wake waiting cycles. If jobs
+    /// are left, run them after the tasks just started have had their turn.
+    fn run_slice(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.get();
+        for _ in 0..SLICE {
+            let job = this.backlog.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+            match job {
+                Some(job) => Self::run_job(slf, job),
+                None => return Ok(()),
+            }
+        }
+        let more = !this.backlog.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+        if more && !this.backlog_scheduled.swap(true, Ordering::AcqRel) {
+            let py = slf.py();
+            this.call_soon.bind(py).call1((slf.getattr(intern!(py, "run_backlog"))?,))?;
+        }
+        Ok(())
+    }
+
+    /// Run one job; a failure is the job's own (answered or logged), never the loop's.
+    fn run_job(slf: &Bound<'_, Self>, job: LoopJob) {
+        let py = slf.py();
+        let result = match job {
+            LoopJob::Request(request) => {
+                let exchange = request.exchange.clone();
+                Self::start_request(slf, *request).inspect_err(|_| exchange.fail_before_start())
+            }
+            LoopJob::WebSocket(socket) => {
+                let exchange = socket.exchange.clone();
+                Self::start_websocket(slf, *socket)
+                    .inspect_err(|_| exchange.decide(&mut exchange.lock(), Verdict::Fail))
+            }
+            LoopJob::Wake(id) => {
+                let cycle = slf.get().waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                match cycle {
+                    Some(Parked::Http(cycle)) => HttpCycle::wake(cycle.bind(py)),
+                    Some(Parked::WebSocket(cycle)) => WsCycle::wake(cycle.bind(py)),
+                    None => Ok(()),
+                }
+            }
+        };
+        if let Err(err) = result {
+            err.print(py);
+        }
+    }
 }
 
 #[pymethods]
@@ -238,35 +300,17 @@ impl AppLoop {
         self.queue.fileno()
     }
 
-    /// Run every queued job: start new requests, wake waiting cycles.
-    fn drain(slf: &Bound<'_, Self>) {
-        let py = slf.py();
-        let mut batch = Vec::new();
-        slf.get().queue.take_batch(&mut batch);
-        for job in batch {
-            let result = match job {
-                LoopJob::Request(request) => {
-                    let exchange = request.exchange.clone();
-                    Self::start_request(slf, *request).inspect_err(|_| exchange.fail_before_start())
-                }
-                LoopJob::WebSocket(socket) => {
-                    let exchange = socket.exchange.clone();
-                    Self::start_websocket(slf, *socket)
-                        .inspect_err(|_| exchange.decide(&mut exchange.lock(), Verdict::Fail))
-                }
-                LoopJob::Wake(id) => {
-                    let cycle = slf.get().waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                    match cycle {
-                        Some(Parked::Http(cycle)) => HttpCycle::wake(cycle.bind(py)),
-                        Some(Parked::WebSocket(cycle)) => WsCycle::wake(cycle.bind(py)),
-                        None => Ok(()),
-                    }
-                }
-            };
-            if let Err(err) = result {
-                err.print(py);
-            }
-        }
+    /// Take every queued job and run the first slice of the backlog.
+    fn drain(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.get();
+        this.queue.take_batch(&mut this.backlog.lock().unwrap_or_else(|e| e.into_inner()));
+        Self::run_slice(slf)
+    }
+
+    /// Run the next slice of the backlog (scheduled by the slice before it).
+    fn run_backlog(slf: &Bound<'_, Self>) -> PyResult<()> {
+        slf.get().backlog_scheduled.store(false, Ordering::Release);
+        Self::run_slice(slf)
     }
 
     /// End of a loop iteration: wake the streams whose head was deferred, write the access log.

@@ -284,7 +284,7 @@ mod tests {
     }
 
     fn wakes(queue: &LoopQueue<LoopJob>) -> Vec<u64> {
-        let mut batch = Vec::new();
+        let mut batch = std::collections::VecDeque::new();
         queue.take_batch(&mut batch);
         batch.into_iter().map(|job| if let LoopJob::Wake(id) = job { id } else { 0 }).collect()
     }

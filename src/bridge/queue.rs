@@ -7,6 +7,7 @@
 //! it the loop thread, woken at the first push, tends to preempt the I/O thread on a shared core
 //! and take batches of one or two.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -102,20 +103,23 @@ impl<T> LoopQueue<T> {
         }
     }
 
-    /// Take every queued job. Order matters: the wake-up is consumed first, then the pending flag
-    /// cleared, then the jobs taken. A push after the flag is cleared writes a fresh wake-up; a push
+    /// Move every queued job to the back of `into`; the queue keeps its capacity. Order matters:
+    /// the wake-up is consumed first, then the pending flag cleared, then the jobs taken. A push after the flag is cleared writes a fresh wake-up; a push
     /// before it lands in this batch. (Clearing the flag before consuming the wake-up could swallow
     /// the wake-up of a push whose job is taken here and leave the flag set with no wake-up written:
     /// the next push would then never wake the loop.)
-    pub fn take_batch(&self, into: &mut Vec<T>) {
+    pub fn take_batch(&self, into: &mut VecDeque<T>) {
+        self.consume_wake();
+        into.extend(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).drain(..));
+    }
+
+    fn consume_wake(&self) {
         let mut counter = 0u64;
         // SAFETY: reading 8 bytes into a u64 from our own non-blocking eventfd; EAGAIN is fine.
         unsafe {
             libc::read(self.fileno(), (&mut counter as *mut u64).cast(), 8);
         }
         self.wake_pending.store(false, Ordering::SeqCst);
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::swap(&mut *jobs, into);
     }
 
     fn signal(&self) {
@@ -159,7 +163,7 @@ mod tests {
         q.push(1);
         q.push(2);
         assert!(readable(q.fileno()));
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         q.take_batch(&mut batch);
         assert_eq!(batch, vec![1, 2]);
         assert!(!readable(q.fileno()), "taking the batch consumes the wake-up");
@@ -187,7 +191,7 @@ mod tests {
             })
             .collect();
         let mut seen = 0;
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         while seen < 3 * (JOBS / 4) {
             let mut pfd = libc::pollfd { fd: q.fileno(), events: libc::POLLIN, revents: 0 };
             // SAFETY: one valid pollfd; a lost wake-up shows up as this 5 s timeout.
@@ -211,7 +215,7 @@ mod tests {
         assert!(!readable(q.fileno()), "the wake-up waits for the signalling task's turn");
         tokio::task::yield_now().await;
         assert!(readable(q.fileno()), "then it is written");
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         q.take_batch(&mut batch);
         assert_eq!(batch, (0..10).collect::<Vec<_>>());
         task.abort();
@@ -230,9 +234,9 @@ mod tests {
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
-        let mut batch = Vec::new();
+        let mut batch = VecDeque::new();
         q.take_batch(&mut batch);
-        batch.sort();
+        batch.make_contiguous().sort();
         assert_eq!(batch, (0..4000).collect::<Vec<_>>());
     }
 }

@@ -197,7 +197,7 @@ mod tests {
     }
 
     fn wakes(queue: &LoopQueue<LoopJob>) -> usize {
-        let mut batch = Vec::new();
+        let mut batch = std::collections::VecDeque::new();
         queue.take_batch(&mut batch);
         batch.len()
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from typing import Any
 
 EVENTS: dict[str, Any] = {}
@@ -151,6 +152,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _text(send, json.dumps(policies).encode())
     elif path == "/sleeping":
         await _text(send, str(SLEEPING).encode())
+    elif path == "/block-loop":
+        time.sleep(float(dict(scope["headers"]).get(b"x-sleep", b"0.5")))  # blocks the loop thread
+        await _text(send, b"unblocked")
+    elif path == "/tasks-alive":
+        # How many tasks exist when this one runs: the requests started before it and not
+        # finished yet.
+        await _text(send, str(len(asyncio.all_tasks())).encode())
     elif path == "/error-before-start":
         raise RuntimeError("boom before start")
     elif path == "/error-after-start":
