@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -217,7 +218,10 @@ impl RequestRouter {
 
     /// Serve one request: the hyper service function. The head is taken from hyper's request
     /// before the returned future first runs, so that hyper's read buffer is free again by the
-    /// time hyper reads the connection's next bytes (see `RequestHead`).
+    /// time hyper reads the connection's next bytes (see `RequestHead`); a request without a
+    /// body to pre-read is queued for its loop right here. The future left to run is small (it
+    /// waits for the response head), because hyper moves it around and HTTP/2 allocates a task
+    /// for each: the WebSocket path, large and rare, is boxed.
     pub fn handle(
         self: Arc<Self>,
         conn: Arc<ConnectionInfo>,
@@ -230,55 +234,67 @@ impl RequestRouter {
         let start = match (ticket, &self.ws) {
             (None, _) => Start::Unavailable,
             (Some(ticket), Some(settings)) if Handshake::is_requested(&parts) => {
-                Start::WebSocket(parts, ticket, settings.clone())
+                let (router, settings) = (self.clone(), settings.clone());
+                Start::WebSocket(Box::pin(
+                    async move { router.websocket(&conn, parts, ticket, settings).await },
+                ))
             }
             (Some(ticket), _) => {
                 let close = last_on_connection && parts.version < Version::HTTP_2;
-                Start::Http(self.head(&parts, &conn), body, ticket, close)
+                Start::Http(self.dispatch(self.head(&parts, &conn), body, ticket), close)
             }
         };
         async move {
             Ok(match start {
                 Start::Unavailable => service_unavailable(),
-                Start::WebSocket(parts, ticket, settings) => {
-                    self.websocket(&conn, parts, ticket, settings).await
-                }
-                Start::Http(head, body, ticket, close) => self.http(head, body, ticket, close).await,
+                Start::WebSocket(websocket) => websocket.await,
+                Start::Http(dispatched, close) => self.respond(dispatched, close).await,
             })
         }
     }
 
-    /// Serve a plain HTTP request; `close` adds `connection: close` (the connection's last).
-    async fn http(
-        &self,
-        head: RequestHead,
-        body: Incoming,
-        ticket: InFlight,
-        close: bool,
-    ) -> Response<ResponseBody> {
+    /// Give a plain request to an app loop: queue it now, or once its small body is read.
+    fn dispatch(&self, head: RequestHead, body: Incoming, ticket: InFlight) -> Dispatched {
+        use http_body::Body;
         let app_loop = self.pick_loop();
-        let queue = app_loop.queue.clone();
         let tickets = [ticket, InFlight::take(&app_loop.in_flight)];
-        let wakes = app_loop.wakes.clone();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-
-        let (preread, body) = match self.preread(&head, body).await {
-            Ok(split) => split,
-            // The client went away while sending a small body: nobody is left to answer.
-            Err(()) => return bad_request(),
-        };
-        let link = Link::new(id, queue.clone(), wakes, tickets);
-        let exchange = Arc::new(Exchange::new(link, self.high_water, body.is_none()));
-        if let Some(data) = preread {
-            exchange.push_body(data, body.is_none());
-        }
-        if let Some(body) = body {
-            let pump = tokio::spawn(pump_body(body, exchange.clone()));
-            exchange.set_pump(pump.abort_handle());
-        }
+        let link = Link::new(id, app_loop.queue.clone(), app_loop.wakes.clone(), tickets);
+        let complete = body.is_end_stream();
+        let exchange = Arc::new(Exchange::new(link, self.high_water, complete));
         let guard = GoneGuard::new(exchange.clone(), Exchange::disconnect);
-        queue.push(LoopJob::Request(Box::new(NewRequest { head, exchange: exchange.clone() })));
+        let job = Box::new(NewRequest { head, exchange: exchange.clone() });
+        let small = body.size_hint().exact().filter(|&len| len as usize <= self.preread_limit);
+        match small {
+            Some(len) if !complete && !job.head.expects_continue() => {
+                let queue = app_loop.queue.clone();
+                Dispatched { guard, preread: Some(Box::new(Preread { body, len: len as usize, job, queue })) }
+            }
+            _ => {
+                if !complete {
+                    let pump = tokio::spawn(pump_body(body, exchange.clone()));
+                    exchange.set_pump(pump.abort_handle());
+                }
+                app_loop.queue.push(LoopJob::Request(job));
+                Dispatched { guard, preread: None }
+            }
+        }
+    }
 
+    /// Wait for the app's response head (after queueing a pre-read request); `close` adds
+    /// `connection: close` (the connection's last request).
+    async fn respond(&self, dispatched: Dispatched, close: bool) -> Response<ResponseBody> {
+        let Dispatched { guard, preread } = dispatched;
+        if let Some(preread) = preread {
+            let Preread { body, len, job, queue } = *preread;
+            match read_small_body(body, len).await {
+                Ok(data) => job.exchange.push_body(data, true),
+                // The client went away while sending a small body: nobody is left to answer.
+                Err(()) => return bad_request(),
+            }
+            queue.push(LoopJob::Request(job));
+        }
+        let exchange = guard.exchange().clone();
         let response_head = poll_fn(|cx| exchange.poll_head(cx)).await;
         guard.disarm();
         let mut response = self.response(response_head, ResponseBody::new(exchange));
@@ -365,33 +381,6 @@ impl RequestRouter {
         }
     }
 
-    /// Read a small body that is announced by `content-length` before the app starts, so the
-    /// common POST costs one hand-off. Returns what was read and the body left to stream.
-    async fn preread(
-        &self,
-        head: &RequestHead,
-        body: Incoming,
-    ) -> Result<(Option<Bytes>, Option<Incoming>), ()> {
-        use http_body::Body;
-        if body.is_end_stream() {
-            return Ok((None, None));
-        }
-        let announced = body.size_hint().exact();
-        match announced {
-            Some(len) if len as usize <= self.preread_limit && !head.expects_continue() => {
-                let mut body = body;
-                let mut data = BytesMut::with_capacity(len as usize);
-                while let Some(frame) = body.frame().await {
-                    if let Ok(chunk) = frame.map_err(|_| ())?.into_data() {
-                        data.extend_from_slice(&chunk);
-                    }
-                }
-                Ok((Some(data.freeze()), None))
-            }
-            _ => Ok((None, Some(body))),
-        }
-    }
-
     fn response(&self, head: ResponseHead, body: ResponseBody) -> Response<ResponseBody> {
         let mut response = Response::new(body);
         *response.status_mut() = head.status;
@@ -413,9 +402,37 @@ impl RequestRouter {
 enum Start {
     /// `--limit-concurrency` is reached: 503.
     Unavailable,
-    WebSocket(http::request::Parts, InFlight, Arc<WsSettings>),
-    /// A plain request: its head, body, place in flight, and whether it closes the connection.
-    Http(RequestHead, Incoming, InFlight, bool),
+    WebSocket(Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>),
+    /// A plain request handed to its loop, and whether it closes the connection.
+    Http(Dispatched, bool),
+}
+
+/// A plain request given to an app loop.
+struct Dispatched {
+    /// Tells the app its client is gone if the response head is never sent.
+    guard: GoneGuard<Exchange>,
+    /// The request's small body, to read before the job is queued; `None` once it is queued.
+    preread: Option<Box<Preread>>,
+}
+
+/// A request whose body, announced by `content-length` and small, is read before the app starts,
+/// so the common POST costs one hand-off.
+struct Preread {
+    body: Incoming,
+    len: usize,
+    job: Box<NewRequest>,
+    queue: Arc<JobQueue>,
+}
+
+/// Read a whole body of `len` bytes; `Err` if the client went away.
+async fn read_small_body(mut body: Incoming, len: usize) -> Result<Bytes, ()> {
+    let mut data = BytesMut::with_capacity(len);
+    while let Some(frame) = body.frame().await {
+        if let Ok(chunk) = frame.map_err(|_| ())?.into_data() {
+            data.extend_from_slice(&chunk);
+        }
+    }
+    Ok(data.freeze())
 }
 
 /// Read the request body as fast as the app asks for it: one frame per demand.
@@ -466,6 +483,11 @@ impl<T> GoneGuard<T> {
 
     fn disarm(mut self) {
         self.armed = None;
+    }
+
+    /// The exchange this guard watches (until disarmed).
+    fn exchange(&self) -> &Arc<T> {
+        self.armed.as_ref().expect("an armed guard holds its exchange")
     }
 }
 
