@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -43,6 +44,14 @@ def test_lifespan_startup_and_shutdown_run_in_order(start_server):
 def test_a_task_factory_installed_at_startup_makes_the_request_tasks(start_server):
     srv = start_server("tests.apps.task_factory_app:app")
     assert httpx.get(srv.url).text == "FactoryTask"
+
+
+def test_each_request_runs_in_its_own_named_task(start_server):
+    srv = start_server("tests.apps.core_app:app")
+    with httpx.Client() as client:
+        names = [client.get(f"{srv.url}/task").text for _ in range(3)]
+    assert all(re.fullmatch(r"Task Task-\d+", name) for name in names), names
+    assert len(set(names)) == 3, names
 
 
 def test_startup_failure_exits_with_status_3(start_server):

@@ -8,14 +8,13 @@ when available); `await serve()` uses the caller's running loop, as uvicorn's do
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fasterapi import _fasterapi
 from fasterapi.dispatch import run_http
@@ -40,16 +39,27 @@ def new_event_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def task_starter(loop: asyncio.AbstractEventLoop) -> Callable[[Coroutine[Any, Any, Any]], Any]:
+class TaskStart(NamedTuple):
+    """How each request's task starts: `factory(coro, **options)`, named `Task-<n>` by the server
+    when `numbered`."""
+
+    factory: Callable[..., Any]
+    options: dict[str, Any] | None
+    numbered: bool
+
+
+def task_start(loop: asyncio.AbstractEventLoop) -> TaskStart:
     """How each request's task starts. An app that installed a task factory (in its lifespan
     startup, say) gets it, as with `loop.create_task`. Otherwise the Task is made directly:
     eagerly where Python supports it (3.12+), so a request whose app never waits completes
-    inside the drain that received it; on 3.11 without the event loop's `create_task` wrapper."""
+    inside the drain that received it; on 3.11 without the event loop's `create_task` wrapper,
+    and with a name the server makes (3.11's Task formats its `Task-<n>` with a printf-style call
+    that costs more than the rest of its setup; 3.12 formats it only when asked)."""
     if loop.get_task_factory() is not None:
-        return loop.create_task
+        return TaskStart(loop.create_task, None, False)
     if sys.version_info >= (3, 12):
-        return functools.partial(asyncio.Task, loop=loop, eager_start=True)
-    return functools.partial(asyncio.Task, loop=loop)
+        return TaskStart(asyncio.Task, {"loop": loop, "eager_start": True}, False)
+    return TaskStart(asyncio.Task, {"loop": loop}, True)
 
 
 def serve_config(config: Config) -> int:
@@ -102,7 +112,7 @@ class AppLoopSlot:
             self.loop,
             config.loaded_app,
             run_http,
-            task_starter(self.loop),
+            *task_start(self.loop),
             state=self.lifespan.state,
             access_log=access_log,
             access_stream=access_stream,

@@ -8,12 +8,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
 use super::AccessLog;
 use super::{Exchange, JobQueue, LoopJob, NewRequest, NewWebSocket, Verdict};
@@ -49,6 +50,43 @@ type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 /// (700).
 const SLICE: usize = 32;
 
+/// How a request's coroutine becomes a task: `start(coro, **options)`.
+pub struct TaskStarter {
+    start: Py<PyAny>,
+    /// Keyword arguments, the same dict for every call (neither `Task` nor a factory keeps it).
+    options: Option<Py<PyDict>>,
+    /// Name each task `Task-<n>` (set in `options`): on Python 3.11, `Task` formats that name
+    /// itself with a printf-style call that costs more than the rest of its setup.
+    numbered: bool,
+    started: AtomicU64,
+}
+
+impl TaskStarter {
+    /// `numbered` needs `options`; without them it is ignored.
+    pub fn new(start: Py<PyAny>, options: Option<Py<PyDict>>, numbered: bool) -> Self {
+        Self { start, options, numbered, started: AtomicU64::new(0) }
+    }
+
+    fn start<'py>(&self, py: Python<'py>, coro: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let Some(options) = &self.options else {
+            return self.start.bind(py).call1((coro,));
+        };
+        let options = options.bind(py);
+        if self.numbered {
+            let n = self.started.fetch_add(1, Ordering::Relaxed) + 1;
+            let mut name = [0u8; 25]; // "Task-" and the 20 digits of u64::MAX
+            let len = {
+                let mut cursor = std::io::Cursor::new(&mut name[..]);
+                write!(cursor, "Task-{n}").expect("a u64 fits");
+                cursor.position() as usize
+            };
+            let name = std::str::from_utf8(&name[..len]).expect("ASCII");
+            options.set_item(intern!(py, "name"), PyString::new(py, name))?;
+        }
+        self.start.bind(py).call((coro,), Some(options))
+    }
+}
+
 /// A cycle waiting for its exchange to change.
 enum Parked {
     Http(Py<HttpCycle>),
@@ -63,7 +101,7 @@ pub struct AppLoop {
     /// `dispatch(app, scope, cycle)`: the coroutine function that runs the app for a request.
     dispatch: Py<PyAny>,
     /// Starts a coroutine as a task on this loop (eagerly where Python supports it).
-    start_task: Py<PyAny>,
+    start_task: TaskStarter,
     create_future: Py<PyAny>,
     call_soon: Py<PyAny>,
     /// A completed future, returned by every `send` that had room.
@@ -93,7 +131,7 @@ impl AppLoop {
         event_loop: &Bound<'_, PyAny>,
         app: Py<PyAny>,
         dispatch: Py<PyAny>,
-        start_task: Py<PyAny>,
+        start_task: TaskStarter,
         state: Option<Py<PyDict>>,
         root_path: &str,
         access_log: Option<AccessLog>,
@@ -206,7 +244,7 @@ impl AppLoop {
         let this = slf.get();
         let cycle = Bound::new(py, cycle)?;
         let coro = this.dispatch.bind(py).call1((this.app.bind(py), scope, &cycle))?;
-        let task = this.start_task.bind(py).call1((coro,))?;
+        let task = this.start_task.start(py, coro)?;
         if !finished(&cycle.borrow()) {
             this.tasks.lock().unwrap_or_else(|e| e.into_inner()).insert(id, task.unbind());
         }

@@ -12,7 +12,7 @@ mod ws_exchange;
 use std::sync::Arc;
 
 pub use access_log::AccessLog;
-pub use app_loop::AppLoop;
+pub use app_loop::{AppLoop, TaskStarter};
 pub use exchange::{AppAborted, Exchange, ExchangeState, InFlight, ResponseHead};
 pub use link::Link;
 pub use queue::LoopQueue;

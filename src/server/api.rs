@@ -10,7 +10,7 @@ use pyo3::types::PyDict;
 
 use super::tls_config::TlsConfig;
 use super::{serve, ServeError, ServerEvent};
-use crate::bridge::{AccessLog, AppLoop, JobQueue};
+use crate::bridge::{AccessLog, AppLoop, JobQueue, TaskStarter};
 use crate::config::{Bind, H2Settings, HttpMode, ServerConfig};
 use crate::http::TrustedHosts;
 use crate::shutdown::{ShutdownTrigger, StopReason};
@@ -154,7 +154,12 @@ impl Server {
     /// Attach an asyncio loop. The caller must then run, on that loop's thread,
     /// `loop.add_reader(app_loop.fileno(), app_loop.drain)`. Access lines go to `access_log`
     /// (`logger.info`) or, batched and formatted in Rust, to `access_stream` (a text stream).
-    #[pyo3(signature = (event_loop, app, dispatch, start_task, state = None, access_log = None, access_stream = None))]
+    /// Each request's task is `start_task(coro, **task_options)`, named `Task-<n>` by the server
+    /// with `number_tasks`.
+    #[pyo3(signature = (
+        event_loop, app, dispatch, start_task, task_options = None, number_tasks = false, state = None,
+        access_log = None, access_stream = None,
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn add_loop(
         &self,
@@ -163,6 +168,8 @@ impl Server {
         app: Py<PyAny>,
         dispatch: Py<PyAny>,
         start_task: Py<PyAny>,
+        task_options: Option<Py<PyDict>>,
+        number_tasks: bool,
         state: Option<Py<PyDict>>,
         access_log: Option<Py<PyAny>>,
         access_stream: Option<Py<PyAny>>,
@@ -180,7 +187,7 @@ impl Server {
             event_loop,
             app,
             dispatch,
-            start_task,
+            TaskStarter::new(start_task, task_options, number_tasks),
             state,
             &self.config.root_path,
             access_log,

@@ -152,6 +152,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _text(send, json.dumps(policies).encode())
     elif path == "/sleeping":
         await _text(send, str(SLEEPING).encode())
+    elif path == "/task":
+        task = asyncio.current_task()
+        await _text(send, f"{type(task).__name__} {task.get_name()}".encode())
     elif path == "/block-loop":
         time.sleep(float(dict(scope["headers"]).get(b"x-sleep", b"0.5")))  # blocks the loop thread
         await _text(send, b"unblocked")
