@@ -100,6 +100,13 @@ def test_state_is_a_shallow_copy_per_request(server):
     assert state == {"started": True}
 
 
+def test_asgi_and_extensions_dicts_are_fresh_per_request(server):
+    assert httpx.get(f"{server.url}/mutate-scope").text == "mutated"
+    scope = decode(httpx.get(f"{server.url}/scope").json())
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert "mutated" not in scope["extensions"]
+
+
 def test_asgi2_app_is_served(start_server):
     srv = start_server("tests.apps.core_app:ASGI2App", "--lifespan", "off")
     response = httpx.get(f"{srv.url}/two")

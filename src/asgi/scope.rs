@@ -2,7 +2,7 @@
 //! with interned keys.
 //! Runs on the loop thread only; knows nothing about sockets or tasks.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -15,13 +15,16 @@ use crate::tls::TlsInfo;
 /// disconnect.
 pub const SPEC_VERSION: &str = "2.4";
 
-fn address<'py>(py: Python<'py>, peer: Option<&Peer>) -> PyResult<Bound<'py, PyAny>> {
+/// `(host, port)`, or `None` without a peer.
+fn address<'py>(
+    py: Python<'py>,
+    peer: Option<&Peer>,
+    host: impl FnOnce(&Peer) -> Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyAny>> {
     match peer {
-        Some(peer) => Ok(PyTuple::new(
-            py,
-            [PyString::new(py, &peer.host).into_any(), peer.port.into_pyobject(py)?.into_any()],
-        )?
-        .into_any()),
+        Some(peer) => {
+            Ok(PyTuple::new(py, [host(peer).into_any(), peer.port.into_pyobject(py)?.into_any()])?.into_any())
+        }
         None => Ok(py.None().into_bound(py)),
     }
 }
@@ -49,8 +52,18 @@ fn known_str<'py>(py: Python<'py>, s: &str) -> Bound<'py, PyString> {
 pub struct ScopeBuilder {
     /// The last server address and its tuple: the requests of a listener all share one.
     last_server: Mutex<Option<(Peer, Py<PyAny>)>>,
+    /// The last client host and its string: behind a proxy, or on one machine, they repeat.
+    last_client_host: Mutex<Option<(Arc<str>, Py<PyString>)>>,
     http: Py<PyDict>,
     websocket: Py<PyDict>,
+    /// `scope["asgi"]`, copied for each scope.
+    asgi: Py<PyDict>,
+    /// `scope["extensions"]` of an HTTP request, without and with `http.response.trailers`, and
+    /// of a WebSocket; copied for each scope (the inner empty dicts are shared: they only say
+    /// that the extension is there).
+    http_extensions: Py<PyDict>,
+    http_extensions_trailers: Py<PyDict>,
+    websocket_extensions: Py<PyDict>,
     /// `--root-path`, prefixed to `path` and `raw_path` (the templates hold it as `root_path`).
     root_path: String,
     /// The lifespan state, copied shallowly into each scope.
@@ -84,10 +97,26 @@ impl ScopeBuilder {
             }
             Ok(dict.unbind())
         };
+        let asgi = PyDict::new(py);
+        asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
+        asgi.set_item(intern!(py, "spec_version"), intern!(py, SPEC_VERSION))?;
+        let extensions = |names: &[&Bound<'_, PyString>]| -> PyResult<Py<PyDict>> {
+            let dict = PyDict::new(py);
+            for name in names {
+                dict.set_item(name, PyDict::new(py))?;
+            }
+            Ok(dict.unbind())
+        };
+        let pathsend = intern!(py, "http.response.pathsend");
         Ok(Self {
             last_server: Mutex::new(None),
+            last_client_host: Mutex::new(None),
             http: template(intern!(py, "http"), intern!(py, "method"))?,
             websocket: template(intern!(py, "websocket"), intern!(py, "subprotocols"))?,
+            asgi: asgi.unbind(),
+            http_extensions: extensions(&[pathsend])?,
+            http_extensions_trailers: extensions(&[pathsend, intern!(py, "http.response.trailers")])?,
+            websocket_extensions: extensions(&[intern!(py, "websocket.http.response")])?,
             root_path: root_path.to_owned(),
             state,
         })
@@ -95,12 +124,9 @@ impl ScopeBuilder {
 
     /// The `scope` for one HTTP request.
     pub fn http<'py>(&self, py: Python<'py>, head: &RequestHead) -> PyResult<Bound<'py, PyDict>> {
-        let extensions = PyDict::new(py);
-        extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
-        if head.accepts_trailers() {
-            extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
-        }
-        let scope = self.fill(py, &self.http, head.scheme, head, extensions)?;
+        let extensions =
+            if head.accepts_trailers() { &self.http_extensions_trailers } else { &self.http_extensions };
+        let scope = self.fill(py, &self.http, head.scheme, head, extensions.bind(py).copy()?)?;
         scope.set_item(intern!(py, "method"), known_str(py, head.method.as_str()))?;
         Ok(scope)
     }
@@ -113,9 +139,8 @@ impl ScopeBuilder {
         head: &RequestHead,
         subprotocols: &[String],
     ) -> PyResult<Bound<'py, PyDict>> {
-        let extensions = PyDict::new(py);
-        extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
         let scheme = if matches!(head.scheme, "https" | "wss") { "wss" } else { "ws" };
+        let extensions = self.websocket_extensions.bind(py).copy()?;
         let scope = self.fill(py, &self.websocket, scheme, head, extensions)?;
         scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
         Ok(scope)
@@ -132,9 +157,24 @@ impl ScopeBuilder {
                 return Ok(tuple.bind(py).clone());
             }
         }
-        let tuple = address(py, Some(peer))?;
+        let tuple = address(py, Some(peer), |peer| PyString::new(py, &peer.host))?;
         *last = Some((peer.clone(), tuple.clone().unbind()));
         Ok(tuple)
+    }
+
+    /// The scope's `client`, its host string reused while it stays the same.
+    fn client_address<'py>(&self, py: Python<'py>, peer: Option<&Peer>) -> PyResult<Bound<'py, PyAny>> {
+        address(py, peer, |peer| {
+            let mut last = self.last_client_host.lock().unwrap_or_else(|e| e.into_inner());
+            match &*last {
+                Some((host, string)) if **host == *peer.host => string.bind(py).clone(),
+                _ => {
+                    let string = PyString::new(py, &peer.host);
+                    *last = Some((peer.host.clone(), string.clone().unbind()));
+                    string
+                }
+            }
+        })
     }
 
     /// A copy of `template` with the keys every scope has filled in from `head`.
@@ -147,17 +187,14 @@ impl ScopeBuilder {
         extensions: Bound<'py, PyDict>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let scope = template.bind(py).copy()?;
-        let asgi = PyDict::new(py);
-        asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
-        asgi.set_item(intern!(py, "spec_version"), intern!(py, SPEC_VERSION))?;
-        scope.set_item(intern!(py, "asgi"), asgi)?;
+        scope.set_item(intern!(py, "asgi"), self.asgi.bind(py).copy()?)?;
         scope.set_item(intern!(py, "http_version"), known_str(py, head.version.as_str()))?;
         scope.set_item(intern!(py, "scheme"), known_str(py, scheme))?;
 
         let root = &self.root_path;
         let path = head.decoded_path();
         if root.is_empty() {
-            scope.set_item(intern!(py, "path"), path)?;
+            scope.set_item(intern!(py, "path"), &*path)?;
             scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, head.raw_path()))?;
         } else {
             scope.set_item(intern!(py, "path"), format!("{root}{path}"))?;
@@ -173,7 +210,7 @@ impl ScopeBuilder {
             .map(|(name, value)| (PyBytes::new(py, name.as_str().as_bytes()), PyBytes::new(py, value)));
         let headers = PyList::new(py, headers)?;
         scope.set_item(intern!(py, "headers"), headers)?;
-        scope.set_item(intern!(py, "client"), address(py, head.client.as_ref())?)?;
+        scope.set_item(intern!(py, "client"), self.client_address(py, head.client.as_ref())?)?;
         scope.set_item(intern!(py, "server"), self.server_address(py, head.server.as_ref())?)?;
         if let Some(state) = &self.state {
             scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;

@@ -7,6 +7,7 @@
 //! every header value into one buffer of its own (one allocation, no reference counts), and the
 //! service builds it as soon as hyper hands over the request, before hyper reads again.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
@@ -175,9 +176,10 @@ impl RequestHead {
         })
     }
 
-    /// The path percent-decoded as UTF-8 (invalid sequences replaced), as the scope's `path`.
-    pub fn decoded_path(&self) -> String {
-        percent_encoding::percent_decode(self.raw_path()).decode_utf8_lossy().into_owned()
+    /// The path percent-decoded as UTF-8 (invalid sequences replaced), as the scope's `path`;
+    /// borrowed when there is nothing to decode.
+    pub fn decoded_path(&self) -> Cow<'_, str> {
+        percent_encoding::percent_decode(self.raw_path()).decode_utf8_lossy()
     }
 
     /// `path?query` as the access log shows it.

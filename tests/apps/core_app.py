@@ -70,6 +70,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif path == "/mutate-state":
         scope["state"]["mutated"] = True
         await _text(send, b"mutated")
+    elif path == "/mutate-scope":
+        scope["asgi"]["version"] = "mutated"
+        scope["extensions"]["mutated"] = {}
+        await _text(send, b"mutated")
     elif path.startswith("/events/"):
         await _text(send, json.dumps(EVENTS.get(path.removeprefix("/events/"))).encode())
     elif path == "/echo":
