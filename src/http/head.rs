@@ -146,6 +146,10 @@ impl RequestHead {
 
     /// Rewrite client, scheme and host from the proxy headers of a trusted peer.
     pub fn apply_forwarded(&mut self, trusted: &super::proxy::TrustedHosts) {
+        // Most requests, even from a proxy, carry none: one pass to find that out.
+        if !self.headers.iter().any(|(name, _)| super::proxy::is_proxy_header(name.as_str())) {
+            return;
+        }
         let forwarded = super::proxy::read_forwarded(trusted, |name| self.header_values(name));
         if let Some(client) = forwarded.client {
             self.client = Some(Peer { host: client.into(), port: Some(0) });

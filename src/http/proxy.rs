@@ -117,22 +117,33 @@ fn node_host(node: &str) -> &str {
     }
 }
 
+/// The proxy headers `read_forwarded` reads.
+const FORWARDED: &str = "forwarded";
+const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const X_FORWARDED_HOST: &str = "x-forwarded-host";
+
+/// Is `name` one of the headers `read_forwarded` reads?
+pub fn is_proxy_header(name: &str) -> bool {
+    matches!(name, FORWARDED | X_FORWARDED_PROTO | X_FORWARDED_FOR | X_FORWARDED_HOST)
+}
+
 /// Read proxy headers for a request whose direct peer is trusted. `header(name)` returns every
 /// value of a header, in order. `Forwarded` wins over `X-Forwarded-*` when both are present.
 pub fn read_forwarded<'h>(trusted: &TrustedHosts, header: impl Fn(&str) -> Vec<&'h str>) -> Forwarded {
-    let forwarded = header("forwarded");
+    let forwarded = header(FORWARDED);
     if !forwarded.is_empty() {
         return read_rfc7239(trusted, &forwarded.join(","));
     }
     let mut out = Forwarded::default();
-    if let Some(proto) = header("x-forwarded-proto").last() {
+    if let Some(proto) = header(X_FORWARDED_PROTO).last() {
         // A chain of protocols: the last one is what the nearest proxy saw.
         out.scheme = proto.rsplit(',').next().and_then(known_scheme);
     }
-    let for_values = header("x-forwarded-for").join(",");
+    let for_values = header(X_FORWARDED_FOR).join(",");
     let hops: Vec<&str> = for_values.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     out.client = trusted.client_from_hops(&hops).map(str::to_string);
-    if let Some(host) = header("x-forwarded-host").last() {
+    if let Some(host) = header(X_FORWARDED_HOST).last() {
         let host = host.rsplit(',').next().unwrap_or("").trim();
         if !host.is_empty() {
             out.host = Some(host.to_string());
