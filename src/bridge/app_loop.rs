@@ -309,7 +309,7 @@ impl AppLoop {
         let result = match job {
             LoopJob::Request(request) => {
                 let exchange = request.exchange.clone();
-                Self::start_request(slf, *request).inspect_err(|_| exchange.fail_before_start())
+                Self::start_request(slf, request).inspect_err(|_| exchange.fail_before_start())
             }
             LoopJob::WebSocket(socket) => {
                 let exchange = socket.exchange.clone();

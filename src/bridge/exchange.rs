@@ -1,7 +1,6 @@
 //! Exchange: the state one HTTP request shares between its tokio stream task and its app loop.
 //! It holds plain Rust data only; each side wakes the other (a `Waker` or a loop job) on change.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -11,7 +10,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use super::Link;
+use super::{Chunks, Link};
 
 /// The response head as the app sent it, validated.
 #[derive(Debug)]
@@ -24,7 +23,7 @@ pub struct ResponseHead {
 #[derive(Debug, Default)]
 pub struct RequestBody {
     /// Chunks read from the client and not yet handed to the app.
-    pub chunks: VecDeque<Bytes>,
+    pub chunks: Chunks,
     /// The client has sent the whole body (it may still sit in `chunks`).
     pub complete: bool,
 }
@@ -33,7 +32,7 @@ pub struct RequestBody {
 #[derive(Debug, Default)]
 pub struct ResponseOutput {
     pub head: Option<ResponseHead>,
-    pub chunks: VecDeque<Bytes>,
+    pub chunks: Chunks,
     pub queued_bytes: usize,
     /// The app sent its last body message.
     pub complete: bool,
@@ -98,7 +97,7 @@ pub struct Exchange {
 impl Exchange {
     pub fn new(link: Link, high_water: usize, body_complete: bool) -> Self {
         let state = ExchangeState {
-            body: RequestBody { chunks: VecDeque::new(), complete: body_complete },
+            body: RequestBody { chunks: Chunks::default(), complete: body_complete },
             ..Default::default()
         };
         Self {
@@ -298,8 +297,9 @@ mod tests {
         ex.push_body(Bytes::from_static(b"a"), false);
         ex.push_body(Bytes::from_static(b"b"), true);
         assert_eq!(wakes(&queue), vec![7], "one wake until the loop waits again");
-        let state = ex.lock();
-        assert_eq!(state.body.chunks.len(), 3);
+        let mut state = ex.lock();
+        let chunks: Vec<_> = std::iter::from_fn(|| state.body.chunks.pop_front()).collect();
+        assert_eq!(chunks, [&b"ignored wake"[..], b"a", b"b"]);
         assert!(state.body.complete);
     }
 

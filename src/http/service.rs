@@ -263,7 +263,7 @@ impl RequestRouter {
         let complete = body.is_end_stream();
         let exchange = Arc::new(Exchange::new(link, self.high_water, complete));
         let guard = GoneGuard::new(exchange.clone(), Exchange::disconnect);
-        let job = Box::new(NewRequest { head, exchange: exchange.clone() });
+        let job = NewRequest { head, exchange: exchange.clone() };
         let small = body.size_hint().exact().filter(|&len| len as usize <= self.preread_limit);
         match small {
             Some(len) if !complete && !job.head.expects_continue() => {
@@ -420,7 +420,7 @@ struct Dispatched {
 struct Preread {
     body: Incoming,
     len: usize,
-    job: Box<NewRequest>,
+    job: NewRequest,
     queue: Arc<JobQueue>,
 }
 
