@@ -1,7 +1,8 @@
 """The in-process ceiling: the FastAPI benchmark app called directly in a loop, with no server.
 
-Prints {"fastapi-get": req/s, "fastapi-post": req/s}. No server can pass these figures: they are
-the app's own cost. Run pinned to one core, on uvloop, like the servers.
+Prints {"fastapi-get": req/s, "fastapi-post": req/s} (or only the scenario given with
+`--scenario`). No server can pass these figures: they are the app's own cost. Run pinned to one
+core, on uvloop, like the servers.
 """
 
 from __future__ import annotations
@@ -54,19 +55,21 @@ async def rate(app: Any, make_scope: Any, body: bytes, seconds: float) -> float:
     return done / (time.perf_counter() - started)
 
 
-async def main(seconds: float) -> dict[str, float]:
-    app = fastapi_app
-    json_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(JSON_ITEM)).encode())]
-    return {
-        "fastapi-get": await rate(app, lambda: scope("GET", "/items/42", b"q=x", []), b"", seconds),
-        "fastapi-post": await rate(
-            app, lambda: scope("POST", "/items", b"", json_headers), JSON_ITEM, seconds
-        ),
-    }
+JSON_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(JSON_ITEM)).encode())]
+#: Each scenario's request: its scope and body.
+REQUESTS = {
+    "fastapi-get": (lambda: scope("GET", "/items/42", b"q=x", []), b""),
+    "fastapi-post": (lambda: scope("POST", "/items", b"", JSON_HEADERS), JSON_ITEM),
+}
+
+
+async def main(seconds: float, scenarios: list[str]) -> dict[str, float]:
+    return {key: await rate(fastapi_app, *REQUESTS[key], seconds) for key in scenarios}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--scenario", choices=sorted(REQUESTS), help="measure only this one")
     args = parser.parse_args()
-    print(json.dumps(uvloop.run(main(args.seconds))))
+    print(json.dumps(uvloop.run(main(args.seconds, [args.scenario] if args.scenario else list(REQUESTS)))))

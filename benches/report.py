@@ -125,7 +125,7 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         "sits it out.",
         "- `hyper` is a pure-Rust hyper hello world on one thread (`benches/hyper_hello`): the ceiling no "
         "ASGI server can pass. The FastAPI ceiling is the app called in a loop without a server "
-        "(`benches/ceiling.py`).",
+        "(`benches/ceiling.py`), measured in each run in turn with the servers.",
         "- WebSocket: `benches/ws_load` (Rust, tungstenite) keeps N connections each sending a message "
         "and waiting for its echo; the req/s column counts those round trips per second.",
         "",
