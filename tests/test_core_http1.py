@@ -71,6 +71,15 @@ def test_large_body_arrives_complete_in_several_events(server):
     assert int(response.headers["x-events"]) > 1
 
 
+def test_body_read_ahead_of_a_slow_app_arrives_in_larger_events(server):
+    # The server reads up to 256 KiB ahead of the app, and one receive gets all of it: 1 MiB
+    # arrives in a handful of events, not in the 64 KiB pieces hyper reads.
+    sizes = httpx.post(f"{server.url}/echo-paced", content=b"z" * (1 << 20), timeout=30).json()
+    assert sum(sizes) == 1 << 20
+    assert len(sizes) <= 8, sizes
+    assert max(sizes) >= 256 * 1024, sizes
+
+
 def test_small_body_arrives_in_one_event(server):
     response = httpx.post(f"{server.url}/echo", content=b"x" * 1000)
     assert response.content == b"x" * 1000

@@ -13,7 +13,7 @@ use pyo3::types::{PyBytes, PyDict};
 use super::awaitable;
 use super::message::{parse_http_message, HttpMessage};
 use crate::bridge::AppLoop;
-use crate::bridge::{Exchange, ExchangeState, ResponseHead};
+use crate::bridge::{Chunks, Exchange, ExchangeState, ResponseHead};
 
 pyo3::create_exception!(
     _fasterapi,
@@ -32,7 +32,8 @@ pub struct AccessInfo {
 
 /// The outcome of a receive attempt, decided under the exchange lock.
 enum ReceiveOutcome {
-    Body(Bytes, bool),
+    /// The body read so far (its chunks and their length), and whether more follows.
+    Body(Chunks, usize, bool),
     Disconnect,
     Pending,
 }
@@ -97,19 +98,19 @@ impl HttpCycle {
     /// Decide what `receive` returns now; if nothing, ask the loop to be woken on change.
     fn poll_receive(&mut self, state: &mut ExchangeState) -> ReceiveOutcome {
         if !self.body_delivered {
-            if let Some(chunk) = state.body.chunks.pop_front() {
-                let more = !(state.body.chunks.is_empty() && state.body.complete);
+            // Everything queued goes out as one event: fewer, larger events than the client's
+            // packets, each a single copy into Python.
+            if !state.body.is_empty() || state.body.complete {
+                let (chunks, len) = state.body.take();
+                self.exchange.release_pump(state);
+                let more = !state.body.complete;
                 self.body_delivered = !more;
-                return ReceiveOutcome::Body(chunk, more);
-            }
-            if state.body.complete {
-                self.body_delivered = true;
-                return ReceiveOutcome::Body(Bytes::new(), false);
+                return ReceiveOutcome::Body(chunks, len, more);
             }
             if state.disconnected {
                 return ReceiveOutcome::Disconnect;
             }
-            self.exchange.body_demand.notify_one();
+            self.exchange.release_pump(state);
         } else if state.disconnected || self.phase == Phase::Complete {
             return ReceiveOutcome::Disconnect;
         }
@@ -120,9 +121,17 @@ impl HttpCycle {
     fn receive_event<'py>(py: Python<'py>, outcome: ReceiveOutcome) -> PyResult<Bound<'py, PyDict>> {
         let event = PyDict::new(py);
         match outcome {
-            ReceiveOutcome::Body(body, more) => {
+            ReceiveOutcome::Body(mut chunks, len, more) => {
+                let body = PyBytes::new_with(py, len, |buf| {
+                    let mut at = 0;
+                    while let Some(chunk) = chunks.pop_front() {
+                        buf[at..at + chunk.len()].copy_from_slice(&chunk);
+                        at += chunk.len();
+                    }
+                    Ok(())
+                })?;
                 event.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
-                event.set_item(intern!(py, "body"), PyBytes::new(py, &body))?;
+                event.set_item(intern!(py, "body"), body)?;
                 event.set_item(intern!(py, "more_body"), more)?;
             }
             ReceiveOutcome::Disconnect | ReceiveOutcome::Pending => {

@@ -19,13 +19,33 @@ pub struct ResponseHead {
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
+/// How much of a request body the server reads ahead of the app (bounded memory per request,
+/// like uvicorn's flow control): the pump waits when this much is queued.
+pub const BODY_READ_AHEAD: usize = 256 * 1024;
+
 /// Where the request body stands, from the loop's point of view.
 #[derive(Debug, Default)]
 pub struct RequestBody {
     /// Chunks read from the client and not yet handed to the app.
-    pub chunks: Chunks,
+    chunks: Chunks,
+    /// The bytes in `chunks`.
+    queued_bytes: usize,
     /// The client has sent the whole body (it may still sit in `chunks`).
     pub complete: bool,
+    /// The body pump waits for the app: for its first `receive` (so that `100 Continue` goes
+    /// out only when the app wants the body), or for room in the read-ahead.
+    pump_waiting: bool,
+}
+
+impl RequestBody {
+    /// Everything read so far, and how many bytes that is.
+    pub fn take(&mut self) -> (Chunks, usize) {
+        (std::mem::take(&mut self.chunks), std::mem::take(&mut self.queued_bytes))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
 }
 
 /// Response data the app queued and the stream has not written yet.
@@ -86,8 +106,8 @@ impl Drop for InFlight {
 pub struct Exchange {
     pub link: Link,
     state: Mutex<ExchangeState>,
-    /// Signalled by the loop when the app wants more body; the body pump waits on it.
-    pub body_demand: Notify,
+    /// Signalled by the loop when the body pump may read on (see `RequestBody::pump_waiting`).
+    body_demand: Notify,
     /// The body pump task, if the body was not pre-read; aborted when the exchange ends.
     pump: Mutex<Option<AbortHandle>>,
     /// Bytes the app may queue before `send` waits.
@@ -95,11 +115,11 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// `body_complete` when the request has no body to stream (none, or one read already).
     pub fn new(link: Link, high_water: usize, body_complete: bool) -> Self {
-        let state = ExchangeState {
-            body: RequestBody { chunks: Chunks::default(), complete: body_complete },
-            ..Default::default()
-        };
+        let body =
+            RequestBody { complete: body_complete, pump_waiting: !body_complete, ..Default::default() };
+        let state = ExchangeState { body, ..Default::default() };
         Self {
             link,
             state: Mutex::new(state),
@@ -127,6 +147,13 @@ impl Exchange {
     }
 
     // ---- loop side ------------------------------------------------------------------------
+
+    /// The app took the queued body, or found none: let a waiting pump read on.
+    pub fn release_pump(&self, state: &mut ExchangeState) {
+        if std::mem::take(&mut state.body.pump_waiting) {
+            self.body_demand.notify_one();
+        }
+    }
 
     /// Wake the stream task after the loop changed the output (batched: see `WakeBatch`).
     pub fn wake_stream(&self, state: &mut ExchangeState) {
@@ -163,10 +190,23 @@ impl Exchange {
     pub fn push_body(&self, chunk: Bytes, last: bool) {
         let mut state = self.lock();
         if !chunk.is_empty() {
+            state.body.queued_bytes += chunk.len();
             state.body.chunks.push_back(chunk);
         }
         state.body.complete |= last;
+        state.body.pump_waiting = !last && state.body.queued_bytes >= BODY_READ_AHEAD;
         self.wake_loop(&mut state);
+    }
+
+    /// The pump's turn to read: wait while it must (see `RequestBody::pump_waiting`).
+    pub async fn pump_turn(&self) {
+        loop {
+            let released = self.body_demand.notified();
+            if !self.lock().body.pump_waiting {
+                return;
+            }
+            released.await;
+        }
     }
 
     /// The client is gone: the app sees `http.disconnect` and `send` raises.
@@ -298,9 +338,37 @@ mod tests {
         ex.push_body(Bytes::from_static(b"b"), true);
         assert_eq!(wakes(&queue), vec![7], "one wake until the loop waits again");
         let mut state = ex.lock();
-        let chunks: Vec<_> = std::iter::from_fn(|| state.body.chunks.pop_front()).collect();
+        let (mut chunks, len) = state.body.take();
+        let chunks: Vec<_> = std::iter::from_fn(|| chunks.pop_front()).collect();
         assert_eq!(chunks, [&b"ignored wake"[..], b"a", b"b"]);
+        assert_eq!(len, 14);
         assert!(state.body.complete);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_pump_waits_for_the_first_receive_then_reads_ahead_up_to_the_limit() {
+        let (_queue, ex) = exchange(1024);
+        let ex = Arc::new(ex);
+        let turn = |ex: &Arc<Exchange>| {
+            let ex = ex.clone();
+            tokio::spawn(async move { ex.pump_turn().await })
+        };
+        let first = turn(&ex);
+        tokio::task::yield_now().await;
+        assert!(!first.is_finished(), "no reading before the app asks for the body");
+        ex.release_pump(&mut ex.lock()); // the app's first receive found nothing
+        first.await.unwrap();
+        let chunk = Bytes::from(vec![0; BODY_READ_AHEAD / 2]);
+        ex.push_body(chunk.clone(), false);
+        turn(&ex).await.unwrap(); // half the read-ahead queued: read on
+        ex.push_body(chunk, false);
+        let full = turn(&ex);
+        tokio::task::yield_now().await;
+        assert!(!full.is_finished(), "the read-ahead is full");
+        let (_, len) = ex.lock().body.take();
+        assert_eq!(len, BODY_READ_AHEAD);
+        ex.release_pump(&mut ex.lock());
+        full.await.unwrap();
     }
 
     #[test]

@@ -435,34 +435,31 @@ async fn read_small_body(mut body: Incoming, len: usize) -> Result<Bytes, ()> {
     Ok(data.freeze())
 }
 
-/// Read the request body as fast as the app asks for it: one frame per demand.
+/// Read the request body once the app first asks for it, then ahead of the app by up to
+/// `BODY_READ_AHEAD` bytes.
 async fn pump_body(mut body: Incoming, exchange: Arc<Exchange>) {
     use http_body::Body;
     loop {
-        exchange.body_demand.notified().await;
-        loop {
-            match body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        let last = body.is_end_stream();
-                        if data.is_empty() && !last {
-                            continue;
-                        }
+        exchange.pump_turn().await;
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let last = body.is_end_stream();
+                    if !data.is_empty() || last {
                         exchange.push_body(data, last);
-                        if last {
-                            return;
-                        }
-                        break;
+                    }
+                    if last {
+                        return;
                     }
                 }
-                None => {
-                    exchange.push_body(Bytes::new(), true);
-                    return;
-                }
-                Some(Err(_)) => {
-                    exchange.disconnect();
-                    return;
-                }
+            }
+            None => {
+                exchange.push_body(Bytes::new(), true);
+                return;
+            }
+            Some(Err(_)) => {
+                exchange.disconnect();
+                return;
             }
         }
     }

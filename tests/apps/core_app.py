@@ -79,6 +79,16 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif path == "/echo":
         body, events = await read_body(receive)
         await _text(send, body, headers=[(b"x-events", str(events).encode())])
+    elif path == "/echo-paced":
+        # Reads the body 20 ms at a time: what arrives in between reaches the app as one event.
+        sizes = []
+        while True:
+            message = await receive()
+            sizes.append(len(message.get("body", b"")))
+            if not message.get("more_body", False):
+                break
+            await asyncio.sleep(0.02)
+        await _text(send, json.dumps(sizes).encode())
     elif path == "/echo-stream":
         # Echo each request chunk as a response chunk, without content-length.
         await send({"type": "http.response.start", "status": 200, "headers": []})
