@@ -8,15 +8,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::PyDict;
 
-use super::AccessLog;
+use super::{AccessLog, TaskStarter};
 use super::{Exchange, JobQueue, LoopJob, NewRequest, NewWebSocket, Verdict};
 use crate::asgi::{AccessInfo, HttpCycle, ScopeBuilder, WsCycle};
 use crate::http::{HttpVersion, Peer};
@@ -49,43 +48,6 @@ type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 /// a dozen container objects; 32 of them stay under the collector's young-generation threshold
 /// (700).
 const SLICE: usize = 32;
-
-/// How a request's coroutine becomes a task: `start(coro, **options)`.
-pub struct TaskStarter {
-    start: Py<PyAny>,
-    /// Keyword arguments, the same dict for every call (neither `Task` nor a factory keeps it).
-    options: Option<Py<PyDict>>,
-    /// Name each task `Task-<n>` (set in `options`): on Python 3.11, `Task` formats that name
-    /// itself with a printf-style call that costs more than the rest of its setup.
-    numbered: bool,
-    started: AtomicU64,
-}
-
-impl TaskStarter {
-    /// `numbered` needs `options`; without them it is ignored.
-    pub fn new(start: Py<PyAny>, options: Option<Py<PyDict>>, numbered: bool) -> Self {
-        Self { start, options, numbered, started: AtomicU64::new(0) }
-    }
-
-    fn start<'py>(&self, py: Python<'py>, coro: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let Some(options) = &self.options else {
-            return self.start.bind(py).call1((coro,));
-        };
-        let options = options.bind(py);
-        if self.numbered {
-            let n = self.started.fetch_add(1, Ordering::Relaxed) + 1;
-            let mut name = [0u8; 25]; // "Task-" and the 20 digits of u64::MAX
-            let len = {
-                let mut cursor = std::io::Cursor::new(&mut name[..]);
-                write!(cursor, "Task-{n}").expect("a u64 fits");
-                cursor.position() as usize
-            };
-            let name = std::str::from_utf8(&name[..len]).expect("ASCII");
-            options.set_item(intern!(py, "name"), PyString::new(py, name))?;
-        }
-        self.start.bind(py).call((coro,), Some(options))
-    }
-}
 
 /// A cycle waiting for its exchange to change.
 enum Parked {

@@ -7,17 +7,19 @@ mod chunks;
 mod exchange;
 mod link;
 mod queue;
+mod task_starter;
 mod wake_batch;
 mod ws_exchange;
 
 use std::sync::Arc;
 
 pub use access_log::AccessLog;
-pub use app_loop::{AppLoop, TaskStarter};
+pub use app_loop::AppLoop;
 pub use chunks::Chunks;
 pub use exchange::{AppAborted, Exchange, ExchangeState, InFlight, ResponseHead};
 pub use link::Link;
 pub use queue::LoopQueue;
+pub use task_starter::TaskStarter;
 pub use wake_batch::WakeBatch;
 pub use ws_exchange::{Outbound, Verdict, WsExchange, WsMessage, WsState};
 
