@@ -21,10 +21,15 @@ impl Link {
         Self { id, queue, wakes, _in_flight: in_flight }
     }
 
+    /// Queue `job` for the loop.
+    pub fn push(&self, job: LoopJob) {
+        self.queue.push(job);
+    }
+
     /// Post a wake to the loop if it waits (`loop_waiting`), once until it waits again.
     pub fn wake_loop(&self, loop_waiting: &mut bool) {
         if std::mem::take(loop_waiting) {
-            self.queue.push(LoopJob::Wake(self.id));
+            self.push(LoopJob::Wake(self.id));
         }
     }
 

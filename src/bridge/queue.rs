@@ -104,22 +104,19 @@ impl<T> LoopQueue<T> {
     }
 
     /// Move every queued job to the back of `into`; the queue keeps its capacity. Order matters:
-    /// the wake-up is consumed first, then the pending flag cleared, then the jobs taken. A push after the flag is cleared writes a fresh wake-up; a push
-    /// before it lands in this batch. (Clearing the flag before consuming the wake-up could swallow
-    /// the wake-up of a push whose job is taken here and leave the flag set with no wake-up written:
-    /// the next push would then never wake the loop.)
+    /// the wake-up is consumed first, then the pending flag cleared, then the jobs taken. A push
+    /// after the flag is cleared writes a fresh wake-up; a push before it lands in this batch.
+    /// (Clearing the flag before consuming the wake-up could swallow the wake-up of a push whose
+    /// job is taken here and leave the flag set with no wake-up written: the next push would then
+    /// never wake the loop.)
     pub fn take_batch(&self, into: &mut VecDeque<T>) {
-        self.consume_wake();
-        into.extend(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).drain(..));
-    }
-
-    fn consume_wake(&self) {
         let mut counter = 0u64;
         // SAFETY: reading 8 bytes into a u64 from our own non-blocking eventfd; EAGAIN is fine.
         unsafe {
             libc::read(self.fileno(), (&mut counter as *mut u64).cast(), 8);
         }
         self.wake_pending.store(false, Ordering::SeqCst);
+        into.extend(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).drain(..));
     }
 
     fn signal(&self) {

@@ -267,8 +267,7 @@ impl RequestRouter {
         let small = body.size_hint().exact().filter(|&len| len as usize <= self.preread_limit);
         match small {
             Some(len) if !complete && !job.head.expects_continue() => {
-                let queue = app_loop.queue.clone();
-                Dispatched { guard, preread: Some(Box::new(Preread { body, len: len as usize, job, queue })) }
+                Dispatched { guard, preread: Some(Box::new(Preread { body, len: len as usize, job })) }
             }
             _ => {
                 if !complete {
@@ -286,13 +285,13 @@ impl RequestRouter {
     async fn respond(&self, dispatched: Dispatched, close: bool) -> Response<ResponseBody> {
         let Dispatched { guard, preread } = dispatched;
         if let Some(preread) = preread {
-            let Preread { body, len, job, queue } = *preread;
+            let Preread { body, len, job } = *preread;
             match read_small_body(body, len).await {
                 Ok(data) => job.exchange.push_body(data, true),
                 // The client went away while sending a small body: nobody is left to answer.
                 Err(()) => return bad_request(),
             }
-            queue.push(LoopJob::Request(job));
+            guard.exchange().link.push(LoopJob::Request(job));
         }
         let exchange = guard.exchange().clone();
         let response_head = poll_fn(|cx| exchange.poll_head(cx)).await;
@@ -421,7 +420,6 @@ struct Preread {
     body: Incoming,
     len: usize,
     job: NewRequest,
-    queue: Arc<JobQueue>,
 }
 
 /// Read a whole body of `len` bytes; `Err` if the client went away.
