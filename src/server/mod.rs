@@ -173,15 +173,9 @@ pub fn serve(
                         tokio::spawn(async move {
                             match tls {
                                 None => connection.serve(stream, info).await,
-                                Some(tls) => {
-                                    let secured = tokio::time::timeout(handshake_timeout, tls.accept(stream)).await;
-                                    // A failed or stalled handshake just closes the connection.
-                                    if let Ok(Ok((stream, tls_info))) = secured {
-                                        let mut info = info;
-                                        info.secured(tls_info);
-                                        connection.serve(Stream::Tls(Box::new(stream)), info).await;
-                                    }
-                                }
+                                // Boxed: a handshake's state is large, and the task is sized for
+                                // the largest state its future can be in (see `Connection::serve`).
+                                Some(tls) => Box::pin(connection.serve_tls(&tls, handshake_timeout, stream, info)).await,
                             }
                         });
                     }
@@ -257,6 +251,14 @@ struct Connection {
 }
 
 impl Connection {
+    /// Complete the TLS handshake, then serve; a failed or stalled handshake just closes.
+    async fn serve_tls(self, tls: &TlsAcceptor, timeout: Duration, stream: Stream, mut info: ConnectionInfo) {
+        if let Ok(Ok((stream, tls_info))) = tokio::time::timeout(timeout, tls.accept(stream)).await {
+            info.secured(tls_info);
+            self.serve(Stream::Tls(Box::new(stream)), info).await;
+        }
+    }
+
     async fn serve(mut self, stream: Stream, info: ConnectionInfo) {
         let info = Arc::new(info);
         let decision = match self.http {
@@ -270,6 +272,10 @@ impl Connection {
         };
         let io = TokioIo::new(stream);
         let builders = &self.builders;
+        // A connection's task is sized for the largest state its future can be in. HTTP/1.1, the
+        // common case, stays inline; the HTTP/2 and auto-detect states (two to three times as
+        // large) and the TLS handshake are boxed: a plain HTTP/1.1 connection's task takes 2.2 KiB
+        // instead of 5.4 KiB.
         match decision {
             Decision::Serve(Protocol::Http1) => {
                 let conn = builders.http1.serve_connection(io, service).with_upgrades();
@@ -278,11 +284,11 @@ impl Connection {
             // HTTP/2 upgrades to WebSockets by extended CONNECT, which needs no upgrade support.
             Decision::Serve(Protocol::Http2) => {
                 let conn = builders.http2.serve_connection(io, service);
-                run_connection(conn, GracefulConnection::graceful_shutdown, info, self.watch).await
+                Box::pin(run_connection(conn, GracefulConnection::graceful_shutdown, info, self.watch)).await
             }
             Decision::Auto => {
                 let conn = builders.auto.serve_connection_with_upgrades(io, service);
-                run_connection(conn, GracefulConnection::graceful_shutdown, info, self.watch).await
+                Box::pin(run_connection(conn, GracefulConnection::graceful_shutdown, info, self.watch)).await
             }
             // A client that never spoke: dropping the stream closes it.
             Decision::Close => {}
