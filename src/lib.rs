@@ -8,6 +8,7 @@ mod http;
 mod os_error;
 mod server;
 mod shutdown;
+mod signal;
 mod tls;
 mod ws;
 

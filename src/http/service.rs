@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::Notify;
 
 use http::{header, HeaderName, HeaderValue, Request, Response, Version};
 use http_body_util::BodyExt;
@@ -23,6 +22,7 @@ use crate::bridge::{
 };
 use crate::config::ServerConfig;
 use crate::shutdown::{ShutdownTrigger, StopReason};
+use crate::signal::{Raised, Signal};
 use crate::tls::TlsInfo;
 use crate::ws::{run_session, Handshake, HandshakeError, Sessions, WsSettings};
 
@@ -36,13 +36,13 @@ pub struct ConnectionInfo {
     pub tls: Option<Arc<TlsInfo>>,
     /// The peer is in `--forwarded-allow-ips`: its proxy headers are believed.
     pub trusted_proxy: bool,
-    /// Signalled when the first request arrives (graceful shutdown spares connections about to
+    /// Raised when the first request arrives (graceful shutdown spares connections about to
     /// get one).
-    first_request: Notify,
+    first_request: Signal,
     /// Requests seen: whether any arrived, and `--limit-requests-per-connection`.
     requests: AtomicU64,
-    /// Signalled when the connection has had its share of requests and should close gracefully.
-    retire: Notify,
+    /// Raised when the connection has had its share of requests and should close gracefully.
+    retire: Signal,
 }
 
 impl ConnectionInfo {
@@ -66,9 +66,9 @@ impl ConnectionInfo {
             scheme: "http",
             tls: None,
             trusted_proxy,
-            first_request: Notify::new(),
+            first_request: Signal::new(),
             requests: AtomicU64::new(0),
-            retire: Notify::new(),
+            retire: Signal::new(),
         }
     }
 
@@ -83,18 +83,19 @@ impl ConnectionInfo {
     fn request_arrived(&self, cap: Option<u64>) -> bool {
         let seen = self.requests.fetch_add(1, Ordering::AcqRel) + 1;
         if seen == 1 {
-            self.first_request.notify_waiters();
+            self.first_request.raise();
         }
         let last = cap == Some(seen);
         if last {
-            self.retire.notify_one();
+            self.retire.raise();
         }
         last
     }
 
-    /// Resolves when the connection has served `--limit-requests-per-connection` requests.
-    pub async fn retired(&self) {
-        self.retire.notified().await
+    /// Resolves when the connection has served `--limit-requests-per-connection` requests;
+    /// cheap to poll on every wake of the connection.
+    pub fn retired(&self) -> Raised<'_> {
+        self.retire.raised()
     }
 
     /// True once any request arrived.
@@ -103,11 +104,8 @@ impl ConnectionInfo {
     }
 
     /// Resolves when the first request arrives (at once if one already has).
-    pub async fn first_request(&self) {
-        let notified = self.first_request.notified();
-        if !self.has_requests() {
-            notified.await;
-        }
+    pub fn first_request(&self) -> Raised<'_> {
+        self.first_request.raised()
     }
 }
 

@@ -2,31 +2,37 @@
 //! all of them to finish. A connection that has not received its first request yet gets a short
 //! grace period to do so, so a client whose request is already on its way is answered, not cut.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+
+use crate::signal::{Raised, Signal};
 
 /// How long a fresh connection may take to deliver its first request once shutdown has begun.
 const FIRST_REQUEST_GRACE: Duration = Duration::from_millis(500);
 
 /// The server side: starts the shutdown and waits for every watcher to be dropped.
 pub struct Drain {
-    tx: watch::Sender<bool>,
+    /// Counts the watchers (its receivers) and tells when the last is gone.
+    tx: watch::Sender<()>,
+    begun: Arc<Signal>,
 }
 
 /// A connection's side: resolves when shutdown begins.
 #[derive(Clone)]
 pub struct DrainWatch {
-    rx: watch::Receiver<bool>,
+    _rx: watch::Receiver<()>,
+    begun: Arc<Signal>,
 }
 
 impl Drain {
     pub fn new() -> Self {
-        Self { tx: watch::channel(false).0 }
+        Self { tx: watch::channel(()).0, begun: Arc::new(Signal::new()) }
     }
 
     pub fn watcher(&self) -> DrainWatch {
-        DrainWatch { rx: self.tx.subscribe() }
+        DrainWatch { _rx: self.tx.subscribe(), begun: self.begun.clone() }
     }
 
     /// Connections still open.
@@ -36,15 +42,15 @@ impl Drain {
 
     /// Tell every connection to finish, then wait until all have.
     pub async fn shutdown(self) {
-        let _ = self.tx.send(true);
+        self.begun.raise();
         self.tx.closed().await;
     }
 }
 
 impl DrainWatch {
-    /// Resolves once shutdown has begun.
-    pub async fn started(&mut self) {
-        let _ = self.rx.wait_for(|stop| *stop).await;
+    /// Resolves once shutdown has begun; cheap to poll on every wake of a connection.
+    pub fn started(&self) -> Raised<'_> {
+        self.begun.raised()
     }
 
     /// The grace period a connection without any request gets after shutdown began.
@@ -60,7 +66,7 @@ mod tests {
     #[tokio::test]
     async fn shutdown_waits_for_every_watcher() {
         let drain = Drain::new();
-        let mut watch = drain.watcher();
+        let watch = drain.watcher();
         assert_eq!(drain.open(), 1);
         let task = tokio::spawn(async move {
             watch.started().await;

@@ -259,12 +259,12 @@ impl Connection {
         }
     }
 
-    async fn serve(mut self, stream: Stream, info: ConnectionInfo) {
+    async fn serve(self, stream: Stream, info: ConnectionInfo) {
         let info = Arc::new(info);
         let decision = match self.http {
             HttpMode::H1 => Decision::Serve(Protocol::Http1),
             HttpMode::H2 => Decision::Serve(Protocol::Http2),
-            HttpMode::Auto => sniff::decide(&stream, &mut self.watch, self.silence).await,
+            HttpMode::Auto => sniff::decide(&stream, &self.watch, self.silence).await,
         };
         let service = {
             let (router, info) = (self.router, info.clone());
@@ -303,7 +303,7 @@ async fn run_connection<C: Future>(
     conn: C,
     graceful: fn(Pin<&mut C>),
     info: Arc<ConnectionInfo>,
-    mut watch: DrainWatch,
+    watch: DrainWatch,
 ) {
     tokio::pin!(conn);
     tokio::select! {

@@ -41,7 +41,7 @@ pub enum Decision {
 }
 
 /// Decide how to serve `stream`, waiting for its first bytes for at most `silence`.
-pub async fn decide(stream: &Stream, watch: &mut DrainWatch, silence: Duration) -> Decision {
+pub async fn decide(stream: &Stream, watch: &DrainWatch, silence: Duration) -> Decision {
     let peek = async {
         let first = match stream {
             Stream::Tcp(tcp) => {
