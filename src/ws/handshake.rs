@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use http::request::Parts;
 use http::{header, HeaderName, HeaderValue, Method, StatusCode, Version};
+use hyper::upgrade::OnUpgrade;
 
 use super::{DeflateParams, WsSettings};
 
@@ -65,6 +66,10 @@ impl Handshake {
                     .extensions
                     .get::<hyper::ext::Protocol>()
                     .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
+        } else if parts.version == Version::HTTP_11 && parts.extensions.get::<OnUpgrade>().is_none() {
+            // hyper gives every HTTP/1.1 request with an `upgrade` header an `OnUpgrade`: the
+            // common request has neither, and needs no header lookup to say so.
+            false
         } else {
             has_token(parts, header::UPGRADE, "websocket")
         }
@@ -149,8 +154,15 @@ fn accept_key(key: &[u8]) -> HeaderValue {
 mod tests {
     use super::*;
 
+    /// A request's parts as hyper hands them over: with an `OnUpgrade` if it is HTTP/1.1 and
+    /// has an `upgrade` header.
     fn parts(build: http::request::Builder) -> Parts {
-        build.body(()).unwrap().into_parts().0
+        let mut request = build.body(()).unwrap();
+        if request.version() == Version::HTTP_11 && request.headers().contains_key(header::UPGRADE) {
+            let on_upgrade = hyper::upgrade::on(&mut request);
+            request.extensions_mut().insert(on_upgrade);
+        }
+        request.into_parts().0
     }
 
     /// An HTTP/1.1 upgrade request with this key and version.
@@ -204,5 +216,7 @@ mod tests {
         assert_eq!(Handshake::check(&post, &settings).unwrap_err().status(), StatusCode::BAD_REQUEST);
         let plain = parts(http::Request::get("/"));
         assert!(!Handshake::is_requested(&plain));
+        let http10 = parts(upgrade().version(Version::HTTP_10));
+        assert!(Handshake::is_requested(&http10), "refused later, not served as plain HTTP");
     }
 }
