@@ -39,6 +39,21 @@ def test_idle_keep_alive_connection_is_closed_after_timeout(start_server):
 
 
 @pytest.mark.parametrize("http", ["auto", "h1"])
+def test_keep_alive_timeout_counts_from_the_last_response(start_server, http):
+    # A request that takes longer than the timeout is answered, and the connection then gets the
+    # whole timeout again before it is closed; a second request within it is served.
+    srv = start_server(APP, "--timeout-keep-alive", "1", "--http", http)
+    sock = rawhttp.connect(srv.port)
+    sock.sendall(b"GET /sleep HTTP/1.1\r\nHost: x\r\nX-Sleep: 1.5\r\n\r\n")
+    assert rawhttp.read_response(sock)[2] == b"slept"
+    time.sleep(0.6)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert rawhttp.read_response(sock)[2] == b"Hello, world!"
+    elapsed = closed_within(sock, 5)
+    assert 0.8 <= elapsed < 3
+
+
+@pytest.mark.parametrize("http", ["auto", "h1"])
 def test_silent_connection_is_closed_after_timeout(start_server, http):
     # A client that connects and never sends a byte holds a connection (and a descriptor) for
     # no request: it gets the keep-alive timeout too, whichever way the protocol is chosen.

@@ -11,6 +11,7 @@ use http_body::{Frame, SizeHint};
 use std::task::ready;
 
 use super::file_chunks::FileChunks;
+use super::service::Busy;
 use crate::bridge::{AppAborted, Exchange};
 
 /// The body of one response, fed by the app through the exchange.
@@ -21,25 +22,32 @@ pub struct ResponseBody {
     /// The file of an `http.response.pathsend`, once the chunks before it are out.
     file: Option<FileChunks>,
     ended: bool,
+    /// Keeps the connection busy (not idle) until hyper drops the body.
+    busy: Option<Busy>,
 }
 
 impl ResponseBody {
     pub fn new(exchange: Arc<Exchange>) -> Self {
-        Self { exchange: Some(exchange), fixed: None, file: None, ended: false }
+        Self { exchange: Some(exchange), fixed: None, file: None, ended: false, busy: None }
     }
 
     /// A body with nothing in it, for responses the server makes itself.
     pub fn empty() -> Self {
-        Self { exchange: None, fixed: None, file: None, ended: true }
+        Self { exchange: None, fixed: None, file: None, ended: true, busy: None }
     }
 
     /// A complete body the server makes itself.
     pub fn full(data: Bytes) -> Self {
-        Self { exchange: None, fixed: Some(data), file: None, ended: false }
+        Self { exchange: None, fixed: Some(data), file: None, ended: false, busy: None }
     }
 }
 
 impl ResponseBody {
+    /// Count the connection busy for as long as this body lives.
+    pub fn hold(&mut self, busy: Busy) {
+        self.busy = Some(busy);
+    }
+
     /// Everything was sent: the app's last chunk, and the pathsend file if there was one.
     fn finished(&self, exchange: &Exchange) -> bool {
         self.ended || (self.file.is_none() && exchange.output_finished())

@@ -6,8 +6,9 @@ use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
@@ -43,6 +44,12 @@ pub struct ConnectionInfo {
     requests: AtomicU64,
     /// Raised when the connection has had its share of requests and should close gracefully.
     retire: Signal,
+    /// When it was accepted; `idle_since` counts from here.
+    opened: Instant,
+    /// Requests being answered now (see `Busy`).
+    busy: AtomicU32,
+    /// When the last request was answered, in nanoseconds after `opened`.
+    idle_since: AtomicU64,
 }
 
 impl ConnectionInfo {
@@ -69,6 +76,9 @@ impl ConnectionInfo {
             first_request: Signal::new(),
             requests: AtomicU64::new(0),
             retire: Signal::new(),
+            opened: Instant::now(),
+            busy: AtomicU32::new(0),
+            idle_since: AtomicU64::new(0),
         }
     }
 
@@ -103,9 +113,38 @@ impl ConnectionInfo {
         self.requests.load(Ordering::Acquire) > 0
     }
 
+    /// Mark a request as being answered until the guard is dropped, which its response body
+    /// does when hyper is done with it.
+    fn busy(self: Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(self)
+    }
+
+    /// How long the connection has had no request to answer (since it was accepted, or since its
+    /// last response); `None` while it has one.
+    pub fn idle_for(&self) -> Option<Duration> {
+        if self.busy.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let since = Duration::from_nanos(self.idle_since.load(Ordering::Acquire));
+        Some(self.opened.elapsed().saturating_sub(since))
+    }
+
     /// Resolves when the first request arrives (at once if one already has).
     pub fn first_request(&self) -> Raised<'_> {
         self.first_request.raised()
+    }
+}
+
+/// A request being answered on its connection; dropping it (with the response body) starts the
+/// connection's idle time.
+pub struct Busy(Arc<ConnectionInfo>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let conn = &self.0;
+        conn.idle_since.store(conn.opened.elapsed().as_nanos() as u64, Ordering::Release);
+        conn.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -226,6 +265,7 @@ impl RequestRouter {
         request: Request<Incoming>,
     ) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> {
         let last_on_connection = conn.request_arrived(self.requests_per_connection);
+        let busy = conn.clone().busy();
         self.count_request();
         let ticket = self.admit();
         let (parts, body) = request.into_parts();
@@ -243,11 +283,13 @@ impl RequestRouter {
             }
         };
         async move {
-            Ok(match start {
+            let mut response = match start {
                 Start::Unavailable => service_unavailable(),
                 Start::WebSocket(websocket) => websocket.await,
                 Start::Http(dispatched, close) => self.respond(dispatched, close).await,
-            })
+            };
+            response.body_mut().hold(busy);
+            Ok(response)
         }
     }
 
