@@ -121,7 +121,8 @@ impl ConnectionInfo {
     }
 
     /// How long the connection has had no request to answer (since it was accepted, or since its
-    /// last response); `None` while it has one.
+    /// last response); `None` while it has one. HTTP/1.1 requests only: an HTTP/2 connection
+    /// keeps no idle timer, and its streams are not counted.
     pub fn idle_for(&self) -> Option<Duration> {
         if self.busy.load(Ordering::Acquire) > 0 {
             return None;
@@ -265,10 +266,11 @@ impl RequestRouter {
         request: Request<Incoming>,
     ) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> {
         let last_on_connection = conn.request_arrived(self.requests_per_connection);
-        let busy = conn.clone().busy();
         self.count_request();
         let ticket = self.admit();
         let (parts, body) = request.into_parts();
+        // Only HTTP/1.1 connections time out idle ones themselves (see `ConnectionInfo::idle_for`).
+        let busy = (parts.version < Version::HTTP_2).then(|| conn.clone().busy());
         let start = match (ticket, &self.ws) {
             (None, _) => Start::Unavailable,
             (Some(ticket), Some(settings)) if Handshake::is_requested(&parts) => {
@@ -288,7 +290,9 @@ impl RequestRouter {
                 Start::WebSocket(websocket) => websocket.await,
                 Start::Http(dispatched, close) => self.respond(dispatched, close).await,
             };
-            response.body_mut().hold(busy);
+            if let Some(busy) = busy {
+                response.body_mut().hold(busy);
+            }
             Ok(response)
         }
     }
