@@ -23,19 +23,22 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from run import BENCHES, free_port, wait_listening
 
+#: One load: the path, how many requests and h2load's options (`--h1`, `-c64`, `-d body`...), or a
+#: client of its own, called with the server's port.
+Load = tuple[str, int, list[str]] | Callable[[int], None]
 
-def run_under_callgrind(
-    python: str, app: str, path: str, requests: int, load_options: list[str], out: Path
-) -> int:
-    """Serve `requests` requests under callgrind; return the instructions counted in all threads."""
+
+def run_under_callgrind(python: str, app: str, loads: list[Load], out: Path, *valgrind_options: str) -> int:
+    """Serve each load in turn under callgrind; return the instructions counted in all threads."""
     port = free_port()
     server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", python, "-m", "fasterapi", app]
-        + ["--port", str(port), "--no-access-log", "--log-level", "warning"],
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", *valgrind_options]
+        + [python, "-m", "fasterapi", app, "--port", str(port), "--no-access-log", "--log-level", "warning"],
         cwd=BENCHES,
         env={**os.environ, "PYTHONPATH": str(BENCHES)},
         stdout=subprocess.DEVNULL,
@@ -43,15 +46,15 @@ def run_under_callgrind(
     )
     try:
         wait_listening(port, server, timeout=180)
-        if requests:
-            load = subprocess.run(
-                ["h2load", "-t1", f"-n{requests}", *load_options, f"http://127.0.0.1:{port}{path}"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            if f"{requests} succeeded" not in load:
-                raise RuntimeError(f"not every request succeeded:\n{load}")
+        for load in loads:
+            if callable(load):
+                load(port)
+                continue
+            path, requests, options = load
+            command = ["h2load", "-t1", f"-n{requests}", *options, f"http://127.0.0.1:{port}{path}"]
+            report = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            if f"{requests} succeeded" not in report:
+                raise RuntimeError(f"not every request succeeded:\n{report}")
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=180)
@@ -86,8 +89,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as work:
         idle, busy = Path(work) / "idle", Path(work) / "busy"
         load = [f"-c{args.connections}", *(["-m16"] if args.h2 else ["--h1"])]
-        base = run_under_callgrind(args.python, args.app, args.path, 0, load, idle)
-        total = run_under_callgrind(args.python, args.app, args.path, args.requests, load, busy)
+        base = run_under_callgrind(args.python, args.app, [], idle)
+        total = run_under_callgrind(args.python, args.app, [(args.path, args.requests, load)], busy)
         print(f"{args.app} {args.path}: {(total - base) / args.requests:,.0f} instructions per request")
         if args.top:
             before, after = per_function(idle), per_function(busy)
