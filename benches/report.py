@@ -114,7 +114,10 @@ def attainable(ceiling: float, hyper: float) -> float:
 ATTAINABLE_NOTE = (
     "¹ The server, the kernel's TCP work and the app share one core. A server with no ASGI cost at "
     "all would still pay what the pure-hyper hello world pays per request (hello-h1-64), so it "
-    "could reach at most 1 / (1/ceiling + 1/hyper) of the app alone: that bound, in the same run."
+    "could reach at most 1 / (1/ceiling + 1/hyper) of the app alone: that bound, in the same run. "
+    "Nor does the ceiling run each request as an asyncio Task, as fasterapi, uvicorn and hypercorn "
+    "do: on Python 3.11 that alone costs the GET 17k of the app's 516k user-space instructions "
+    "under callgrind (3.3%, and about 8% of its wall-clock rate here)."
 )
 
 
