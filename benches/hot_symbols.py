@@ -1,6 +1,6 @@
 """Write `src/hot_symbols.txt`: the extension's functions that serve requests, costliest first.
 
-    .venv/bin/python benches/hot_symbols.py     # after `make dev`; takes about two minutes
+    .venv/bin/python benches/hot_symbols.py     # after `make dev`; takes under a minute
 
 The linker lays these functions out first and together (`src/build.rs` passes the file to lld's
 `--symbol-ordering-file`), so the code a worker runs sits in a few hundred contiguous KiB of the
