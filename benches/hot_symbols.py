@@ -1,14 +1,18 @@
-"""Write `src/hot_symbols.txt`: the extension's functions that serve requests, costliest first.
+"""Write `src/hot_symbols.txt`: the extension's functions that serve requests, in the order to lay
+them out.
 
-    .venv/bin/python benches/hot_symbols.py     # after `make dev`; takes under a minute
+    .venv/bin/python benches/hot_symbols.py     # after `make dev`; takes about a minute
 
 The linker lays these functions out first and together (`src/build.rs` passes the file to lld's
 `--symbol-ordering-file`), so the code a worker runs sits in a few hundred contiguous KiB of the
 4 MiB of text instead of being spread over all of it. The kernel maps a shared library's text 64 KiB
 at a time around each page touched, so this is what a worker keeps resident (and what the
 instruction cache and TLB see). The profile is fasterapi under callgrind serving the benchmark
-scenarios: raw hello over HTTP/1.1 and h2c, request and response streaming, FastAPI GET and POST,
-and clients that hang up mid-request (as a load generator's do when its time is up).
+scenarios in three tiers, each listed costliest first after the functions of the tiers before it:
+plain HTTP (raw hello over HTTP/1.1 and h2c, request and response streaming, FastAPI GET and POST,
+clients that hang up mid-request as a load generator's do when its time is up), then WebSocket
+echo, then HTTP/2 and HTTP/1.1 over TLS. A worker serving plain HTTP keeps only the first tier's
+code resident.
 
 Symbol names carry a hash of the crate's version and of the toolchain, so regenerate the file after
 upgrading Rust or a dependency: `tests/test_layout.py` fails when most of its names have gone.
@@ -17,9 +21,11 @@ upgrading Rust or a dependency: `tests/test_layout.py` fails when most of its na
 from __future__ import annotations
 
 import argparse
+import bisect
 import re
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +34,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from apps import JSON_ITEM
+from fasterapi import _fasterapi
 from instructions import Load, run_under_callgrind
 from run import BENCHES
+from websockets.sync.client import connect
 
 ROOT = BENCHES.parent
 OUTPUT = ROOT / "src" / "hot_symbols.txt"
@@ -53,29 +61,50 @@ def hang_up(path: str) -> Callable[[int], None]:
     return run
 
 
-def profiles(work: Path) -> list[Path]:
-    """Profile each benchmark app under its loads; return the callgrind files."""
+def websocket_echo(port: int) -> None:
+    """Text and binary messages echoed over one WebSocket."""
+    with connect(f"ws://127.0.0.1:{port}/") as websocket:
+        for n in range(200):
+            websocket.send(f"message {n}" if n % 2 else b"x" * n)
+            websocket.recv()
+
+
+def profiles(work: Path) -> list[list[Path]]:
+    """Profile the benchmark apps under their loads, in tiers: plain HTTP, WebSocket, TLS. Return
+    each tier's callgrind files."""
     body16k, item = work / "16k.bin", work / "item.json"
     body16k.write_bytes(b"x" * 16384)
     item.write_bytes(JSON_ITEM)
     h1, h2c = ["--h1", "-c16"], ["-c4", "-m16"]
-    runs: dict[str, list[Load]] = {
-        "apps:raw": [
-            ("/", 2000, h1),
-            ("/", 2000, h2c),
-            ("/echo", 500, [*h1, "-d", str(body16k)]),
-            ("/stream", 100, h1),
-            hang_up("/sleep"),
+    post_item = [*h1, "-d", str(item), "-H", "content-type: application/json"]
+    tiers: list[list[tuple[str, bool, list[Load]]]] = [
+        [
+            (
+                "apps:raw",
+                False,
+                [
+                    ("/", 2000, h1),
+                    ("/", 2000, h2c),
+                    ("/echo", 500, [*h1, "-d", str(body16k)]),
+                    ("/stream", 100, h1),
+                    hang_up("/sleep"),
+                ],
+            ),
+            (
+                "framework_apps:fastapi_app",
+                False,
+                [("/items/42?q=x", 1000, h1), ("/items", 1000, post_item), hang_up("/items/42?q=x")],
+            ),
         ],
-        "framework_apps:fastapi_app": [
-            ("/items/42?q=x", 1000, h1),
-            ("/items", 1000, [*h1, "-d", str(item), "-H", "content-type: application/json"]),
-            hang_up("/items/42?q=x"),
-        ],
-    }
-    for n, (app, loads) in enumerate(runs.items()):
-        run_under_callgrind(sys.executable, app, loads, work / f"run{n}", "--demangle=no")
-    return sorted(work.glob("run*.*"))
+        [("apps:raw", False, [websocket_echo])],
+        [("apps:raw", True, [("/", 1000, h2c), ("/", 500, h1)])],  # h2 by ALPN, and HTTP/1.1
+    ]
+    files = []
+    for n, tier in enumerate(tiers):
+        for m, (app, tls, loads) in enumerate(tier):
+            run_under_callgrind(sys.executable, app, loads, work / f"tier{n}-{m}", "--demangle=no", tls=tls)
+        files.append(sorted(work.glob(f"tier{n}-*.*")))
+    return files
 
 
 def self_cost(profile: Path) -> Counter[str]:
@@ -103,15 +132,35 @@ def self_cost(profile: Path) -> Counter[str]:
     return cost
 
 
+def function_at(library: str) -> Callable[[str], str]:
+    """Names an address callgrind gave no symbol (C runtime start-up code, such as `frame_dummy`)
+    by the function of `library` it falls in; passes names through."""
+    listing = subprocess.run(
+        ["nm", "-n", "--defined-only", library], capture_output=True, text=True, check=True
+    )
+    functions = [(int(f[0], 16), f[2]) for f in map(str.split, listing.stdout.splitlines()) if f[1] in "tTwW"]
+    starts = [address for address, _ in functions]
+
+    def name(function: str) -> str:
+        if not function.startswith("0x"):
+            return function
+        return functions[max(bisect.bisect_right(starts, int(function, 16)) - 1, 0)][1]
+
+    return name
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()
+    name = function_at(_fasterapi.__file__)  # the build the profiled server runs
+    symbols: dict[str, None] = {}  # in order: each tier's functions the tiers before did not run
     with tempfile.TemporaryDirectory() as work:
-        cost: Counter[str] = Counter()
-        for profile in profiles(Path(work)):
-            cost.update(self_cost(profile))
-    symbols = [name for name, _ in cost.most_common() if not name.startswith("0x")]
+        for tier in profiles(Path(work)):
+            cost: Counter[str] = Counter()
+            for profile in tier:
+                cost.update(self_cost(profile))
+            symbols.update((name(function), None) for function, _ in cost.most_common())
     args.output.write_text("".join(f"{name}\n" for name in symbols))
     print(f"{len(symbols)} functions ran: {args.output}")
     return 0

@@ -26,19 +26,24 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from run import BENCHES, free_port, wait_listening
+from run import BENCHES, bench_certificate, free_port, wait_listening
 
 #: One load: the path, how many requests and h2load's options (`--h1`, `-c64`, `-d body`...), or a
 #: client of its own, called with the server's port.
 Load = tuple[str, int, list[str]] | Callable[[int], None]
 
 
-def run_under_callgrind(python: str, app: str, loads: list[Load], out: Path, *valgrind_options: str) -> int:
-    """Serve each load in turn under callgrind; return the instructions counted in all threads."""
+def run_under_callgrind(
+    python: str, app: str, loads: list[Load], out: Path, *valgrind_options: str, tls: bool = False
+) -> int:
+    """Serve each load in turn under callgrind (over TLS, on the benchmark certificate, with `tls`);
+    return the instructions counted in all threads."""
     port = free_port()
+    cert, key = bench_certificate() if tls else ("", "")
     server = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", *valgrind_options]
-        + [python, "-m", "fasterapi", app, "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        + [python, "-m", "fasterapi", app, "--port", str(port), "--no-access-log", "--log-level", "warning"]
+        + (["--ssl-certfile", cert, "--ssl-keyfile", key] if tls else []),
         cwd=BENCHES,
         env={**os.environ, "PYTHONPATH": str(BENCHES)},
         stdout=subprocess.DEVNULL,
@@ -51,7 +56,13 @@ def run_under_callgrind(python: str, app: str, loads: list[Load], out: Path, *va
                 load(port)
                 continue
             path, requests, options = load
-            command = ["h2load", "-t1", f"-n{requests}", *options, f"http://127.0.0.1:{port}{path}"]
+            command = [
+                "h2load",
+                "-t1",
+                f"-n{requests}",
+                *options,
+                f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}",
+            ]
             report = subprocess.run(command, capture_output=True, text=True, check=True).stdout
             if f"{requests} succeeded" not in report:
                 raise RuntimeError(f"not every request succeeded:\n{report}")
