@@ -141,26 +141,26 @@ def function_at(library: str) -> Callable[[str], str]:
     functions = [(int(f[0], 16), f[2]) for f in map(str.split, listing.stdout.splitlines()) if f[1] in "tTwW"]
     starts = [address for address, _ in functions]
 
-    def name(function: str) -> str:
+    def symbol_of(function: str) -> str:
         if not function.startswith("0x"):
             return function
         return functions[max(bisect.bisect_right(starts, int(function, 16)) - 1, 0)][1]
 
-    return name
+    return symbol_of
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()
-    name = function_at(_fasterapi.__file__)  # the build the profiled server runs
+    symbol_of = function_at(_fasterapi.__file__)  # the build the profiled server runs
     symbols: dict[str, None] = {}  # in order: each tier's functions the tiers before did not run
     with tempfile.TemporaryDirectory() as work:
         for tier in profiles(Path(work)):
             cost: Counter[str] = Counter()
             for profile in tier:
                 cost.update(self_cost(profile))
-            symbols.update((name(function), None) for function, _ in cost.most_common())
+            symbols.update((symbol_of(function), None) for function, _ in cost.most_common())
     args.output.write_text("".join(f"{name}\n" for name in symbols))
     print(f"{len(symbols)} functions ran: {args.output}")
     return 0
