@@ -115,10 +115,36 @@ ATTAINABLE_NOTE = (
     "¹ The server, the kernel's TCP work and the app share one core. A server with no ASGI cost at "
     "all would still pay what the pure-hyper hello world pays per request (hello-h1-64), so it "
     "could reach at most 1 / (1/ceiling + 1/hyper) of the app alone: that bound, in the same run. "
-    "Nor does the ceiling run each request as an asyncio Task, as fasterapi, uvicorn and hypercorn "
-    "do: on Python 3.11 that alone costs the GET 17k of the app's 516k user-space instructions "
-    "under callgrind (3.3%, and about 8% of its wall-clock rate here)."
+    "Where fasterapi's share of the time goes is measured below (*Where a FastAPI GET's time goes*)."
 )
+
+
+def split_section(split: dict[str, Any] | None, summary: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Where a FastAPI GET's time goes in fasterapi (`split.py`), when the run measured it."""
+    if not split:
+        return []
+    hyper = summary.get("hello-h1-64", {}).get("hyper")
+    rows = [
+        ("the app alone, called in a loop with no server (`ceiling.py`)", split["ceiling_us"]),
+        ("the app inside fasterapi, its calls to `receive` and `send` included", split["app_us"]),
+        ("fasterapi's loop thread around the app: scope, cycle, task, event loop", split["loop_us"]),
+        ("fasterapi's I/O thread: HTTP in hyper, TCP in the kernel's system calls", split["io_us"]),
+        ("fasterapi in all: 1 / (requests per second)", split["wall_us"]),
+    ]
+    if hyper:
+        rows.append(("for comparison, the whole pure-hyper hello world (hello-h1-64)", 1e6 / hyper["rps"]))
+    return [
+        "## Where a FastAPI GET's time goes",
+        "",
+        "Per request, in the same run: fasterapi serves the app wrapped in a timer that reads the loop "
+        "thread's CPU clock around each call (`benches/split.py`, `benches/timed_app.py`), each thread's "
+        "CPU time is read from `/proc`, and the app alone is measured just before and after.",
+        "",
+        "| | µs per request |",
+        "| --- | ---: |",
+        *(f"| {label} | {_num(value, '.1f')} |" for label, value in rows),
+        "",
+    ]
 
 
 def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -> None:
@@ -159,6 +185,7 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         "",
         ATTAINABLE_NOTE,
         "",
+        *split_section(data.get("split"), summary),
         "## Results",
         "",
     ]

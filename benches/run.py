@@ -26,6 +26,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = ROOT / "benches"
@@ -53,6 +54,9 @@ class Scenario:
 
 sys.path.insert(0, str(BENCHES))
 from apps import JSON_ITEM  # noqa: E402
+
+if TYPE_CHECKING:
+    from split import Split
 
 SCENARIOS = [
     Scenario("hello-h1-64", "raw ASGI hello, HTTP/1.1, 64 conns", "apps:raw", "/", servers=(*PEERS, "hyper")),
@@ -297,11 +301,11 @@ def peak_rss_mib(pid: int) -> float | None:
 
 
 class RunningServer:
-    def __init__(self, name: str, python: str, scenario: Scenario) -> None:
+    def __init__(self, name: str, python: str, scenario: Scenario, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         command = server_command(name, python, scenario.app, self.port, scenario.workers, scenario.tls)
         pin = [] if scenario.workers > 1 else ["taskset", "-c", SERVER_CPUS]
-        env = {**os.environ, "PYTHONPATH": str(BENCHES)}
+        env = {**os.environ, "PYTHONPATH": str(BENCHES), **(env or {})}
         self.proc = subprocess.Popen(
             pin + command,
             cwd=BENCHES,
@@ -589,6 +593,7 @@ def main() -> int:
                     flush=True,
                 )
         reports.append(report)
+    split = time_split(python, [s.key for s in scenarios], servers, args)
 
     failures = [
         f"{r.scenario} {name}"
@@ -600,6 +605,8 @@ def main() -> int:
         if failures:
             print("benches: errors or no responses in: " + ", ".join(failures), file=sys.stderr)
             return 1
+        if split:
+            print(f"benches: where a {split.scenario} request's time goes, in µs: {split}")
         print("benches: smoke run clean")
         return 0
 
@@ -609,6 +616,7 @@ def main() -> int:
         "versions": versions(python),
         "settings": {"runs": args.runs, "seconds": args.seconds, "warmup": args.warmup},
         "ceiling": ceiling,
+        "split": asdict(split) if split else None,
         "scenarios": [
             {
                 "key": r.scenario,
@@ -625,6 +633,17 @@ def main() -> int:
     if failures:
         print("benches: errors or no responses in: " + ", ".join(failures), file=sys.stderr)
     return 0
+
+
+def time_split(
+    python: str, keys: list[str], servers: list[str] | None, args: argparse.Namespace
+) -> Split | None:
+    """Where a FastAPI GET's time goes in fasterapi (`split.py`), when that scenario ran for it."""
+    if "fastapi-get" not in keys or (servers is not None and "fasterapi" not in servers):
+        return None
+    from split import measure_split
+
+    return measure_split(python, "fastapi-get", args.seconds, args.warmup, ceiling=not args.smoke)
 
 
 def fmt_ms(value: float | None) -> str:
