@@ -54,6 +54,17 @@ def test_each_request_runs_in_its_own_named_task(start_server):
     assert len(set(names)) == 3, names
 
 
+def test_a_request_keeps_its_task_and_context_across_its_first_wait(start_server):
+    # On 3.12+ the first step runs eagerly, inside the drain; the rest always in the same Task.
+    srv = start_server("tests.apps.core_app:app")
+    with httpx.Client() as client:
+        seen = [client.get(f"{srv.url}/task-context", headers={"x-id": f"r{i}"}).text for i in range(3)]
+    for i, line in enumerate(seen):
+        before, after, same, name = line.split()
+        assert (before, after, same) == ("unset", f"r{i}", "True"), seen
+        assert re.fullmatch(r"Task-\d+", name), seen
+
+
 def test_startup_failure_exits_with_status_3(start_server):
     srv = start_server("tests.apps.lifespan_apps:startup_failed", ready=False)
     assert srv.wait_exit() == 3

@@ -7,6 +7,7 @@ can read it back through `/events/<id>` after the fact.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 import time
@@ -14,6 +15,8 @@ from typing import Any
 
 EVENTS: dict[str, Any] = {}
 SLEEPING = 0  # requests currently inside /sleep
+#: Set by /task-context in each request; a request must never see another's value.
+REQUEST_VAR: contextvars.ContextVar[str] = contextvars.ContextVar("request_var", default="unset")
 
 
 def _id(scope: dict[str, Any]) -> str:
@@ -169,6 +172,14 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif path == "/task":
         task = asyncio.current_task()
         await _text(send, f"{type(task).__name__} {task.get_name()}".encode())
+    elif path == "/task-context":
+        # The task and the context before and after the request's first wait.
+        task = asyncio.current_task()
+        seen = REQUEST_VAR.get()
+        REQUEST_VAR.set(rid)
+        await asyncio.sleep(0.01)
+        same = asyncio.current_task() is task
+        await _text(send, f"{seen} {REQUEST_VAR.get()} {same} {task.get_name()}".encode())
     elif path == "/block-loop":
         time.sleep(float(dict(scope["headers"]).get(b"x-sleep", b"0.5")))  # blocks the loop thread
         await _text(send, b"unblocked")
