@@ -5,7 +5,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -48,19 +47,12 @@ impl FileChunks {
                 done.map_err(io::Error::other).and_then(|r| r)
             }
             None => {
-                let mut chunk = BytesMut::zeroed(self.remaining.min(Self::CHUNK) as usize);
-                match read_cached(&self.file, &mut chunk, self.offset) {
-                    Ok(Some(read)) => {
-                        chunk.truncate(read);
-                        Ok(chunk)
-                    }
+                let len = self.remaining.min(Self::CHUNK) as usize;
+                match read_cached(&self.file, len, self.offset) {
+                    Ok(Some(chunk)) => Ok(chunk),
                     Ok(None) => {
                         let (file, offset) = (self.file.clone(), self.offset);
-                        self.pending = Some(tokio::task::spawn_blocking(move || {
-                            let read = file.read_at(&mut chunk, offset)?;
-                            chunk.truncate(read);
-                            Ok(chunk)
-                        }));
+                        self.pending = Some(tokio::task::spawn_blocking(move || read_at(&file, len, offset)));
                         return self.poll_next(cx);
                     }
                     Err(e) => Err(e),
@@ -78,28 +70,65 @@ impl FileChunks {
     }
 }
 
-/// Read into `buf` at `offset` only what the page cache holds: `Ok(Some(n))` read `n` bytes
-/// (0 at the end of the file), `Ok(None)` the data is not cached (or the filesystem cannot tell).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn read_cached(file: &File, buf: &mut [u8], offset: u64) -> io::Result<Option<usize>> {
-    use std::os::fd::AsRawFd;
-    let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    // SAFETY: `iov` describes `buf`, which is valid and writable for its whole length and outlives
-    // the call; the descriptor belongs to `file`, which is open for the duration of the call.
-    let read = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset as libc::off_t, libc::RWF_NOWAIT) };
-    if read >= 0 {
-        return Ok(Some(read as usize));
+/// A buffer of up to `len` bytes filled by `read(buffer, len)`, a `pread`-like call that returns
+/// how many bytes it wrote or -1. The buffer is not zeroed first: a 256 KiB memset per chunk
+/// would cost as much as the read, and the read overwrites every byte it returns.
+fn read_uninit(len: usize, read: impl FnOnce(*mut libc::c_void, usize) -> isize) -> io::Result<BytesMut> {
+    let mut chunk = BytesMut::with_capacity(len);
+    let read = read(chunk.spare_capacity_mut().as_mut_ptr().cast(), len);
+    if read < 0 {
+        return Err(io::Error::last_os_error());
     }
-    let error = io::Error::last_os_error();
-    match error.raw_os_error() {
-        Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => Ok(None),
-        _ => Err(error),
+    let read = (read as usize).min(len);
+    // SAFETY: the call wrote the first `read` bytes of the spare capacity (at least `len`).
+    unsafe { chunk.set_len(read) };
+    Ok(chunk)
+}
+
+/// Up to `len` bytes of `file` at `offset`, read on the blocking pool (it may wait for the disk).
+fn read_at(file: &File, len: usize, offset: u64) -> io::Result<BytesMut> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: `buffer` is valid and writable for `len` bytes during the call; the descriptor
+        // belongs to `file`, which is open for the duration of the call.
+        let read = read_uninit(len, |buffer, len| unsafe {
+            libc::pread(file.as_raw_fd(), buffer, len, offset as libc::off_t)
+        });
+        match read {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            read => return read,
+        }
+    }
+}
+
+/// Up to `len` bytes of `file` at `offset`, only if the page cache holds them: `Ok(None)` if it
+/// does not (or the filesystem cannot tell), an empty chunk at the end of the file.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn read_cached(file: &File, len: usize, offset: u64) -> io::Result<Option<BytesMut>> {
+    use std::os::fd::AsRawFd;
+    let read = read_uninit(len, |buffer, len| {
+        let iov = libc::iovec { iov_base: buffer, iov_len: len };
+        // SAFETY: `iov` describes `buffer`, valid and writable for `len` bytes during the call;
+        // the descriptor belongs to `file`, which is open for the duration of the call.
+        unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset as libc::off_t, libc::RWF_NOWAIT) }
+    });
+    match read {
+        Ok(chunk) => Ok(Some(chunk)),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 
 /// Elsewhere every read goes to the blocking pool.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn read_cached(_file: &File, _buf: &mut [u8], _offset: u64) -> io::Result<Option<usize>> {
+fn read_cached(_file: &File, _len: usize, _offset: u64) -> io::Result<Option<BytesMut>> {
     Ok(None)
 }
 
@@ -123,12 +152,18 @@ mod tests {
     #[test]
     fn cached_read_returns_the_bytes_at_the_offset() {
         let file = temp_file(b"0123456789");
-        let mut buf = [0u8; 4];
         // Just written, so in the page cache: read here, or `None` where NOWAIT is unsupported.
-        if let Some(read) = read_cached(&file, &mut buf, 3).unwrap() {
-            assert_eq!(&buf[..read], b"3456");
+        if let Some(chunk) = read_cached(&file, 4, 3).unwrap() {
+            assert_eq!(&chunk[..], b"3456");
         }
-        assert!(matches!(read_cached(&file, &mut buf, 10).unwrap(), Some(0) | None));
+        assert!(read_cached(&file, 4, 10).unwrap().is_none_or(|chunk| chunk.is_empty()));
+    }
+
+    #[test]
+    fn blocking_read_returns_what_the_file_holds_past_the_offset() {
+        let file = temp_file(b"0123456789");
+        assert_eq!(&read_at(&file, 4, 8).unwrap()[..], b"89");
+        assert!(read_at(&file, 4, 10).unwrap().is_empty());
     }
 
     #[tokio::test]
