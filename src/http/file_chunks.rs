@@ -114,15 +114,10 @@ fn read_cached(file: &File, len: usize, offset: u64) -> io::Result<Option<BytesM
     });
     match read {
         Ok(chunk) => Ok(Some(chunk)),
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL)
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
+        Err(e) => match e.raw_os_error() {
+            Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => Ok(None),
+            _ => Err(e),
+        },
     }
 }
 
