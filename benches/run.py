@@ -51,6 +51,11 @@ class Scenario:
     servers: tuple[str, ...] = PEERS
     tls: bool = False  # https with a self-signed certificate (h2 by ALPN for h2load)
 
+    @property
+    def has_ceiling(self) -> bool:
+        """`ceiling.py` can call this scenario's app in process: the FastAPI app."""
+        return self.app == "framework_apps:fastapi_app"
+
 
 sys.path.insert(0, str(BENCHES))
 from apps import JSON_ITEM  # noqa: E402
@@ -574,7 +579,7 @@ def main() -> int:
     for scenario in scenarios:
         names = [s for s in scenario.servers if servers is None or s in servers]
         report = ScenarioReport(scenario.key, scenario.title, {name: [] for name in names})
-        with_ceiling = scenario.app == "framework_apps:fastapi_app" and not args.smoke
+        with_ceiling = scenario.has_ceiling and not args.smoke
         turns = [*names, CEILING] if with_ceiling else names
         for run in range(args.runs):
             order = turns[run % len(turns) :] + turns[: run % len(turns)] if turns else []

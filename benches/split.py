@@ -58,7 +58,7 @@ def measure_split(python: str, key: str, seconds: float, warmup: float, ceiling:
     scenario = next(s for s in SCENARIOS if s.key == key)
     timed = replace(scenario, app="timed_app:app")
     # The ceiling is measured before and after the server and averaged: this VM's speed drifts.
-    ceilings = [fastapi_ceiling(python, scenario, seconds)] if ceiling else []
+    ceiling_before = fastapi_ceiling(python, scenario, seconds) if ceiling else None
     with tempfile.TemporaryDirectory() as work:
         totals_file = Path(work) / "timed.json"
         env = {"TIMED_APP": scenario.app, "TIMED_OUT": str(totals_file)}
@@ -82,19 +82,23 @@ def measure_split(python: str, key: str, seconds: float, warmup: float, ceiling:
     clock_half = totals["clock_pair_ns"] / 2
     app_ns = totals["app_ns"] / calls - clock_half
     loop_ns = spent.pop(totals["thread"]) / calls - app_ns - 2 * clock_half
+    ceiling_us = None
+    if ceiling_before is not None:
+        ceiling_us = 2e6 / (ceiling_before + fastapi_ceiling(python, scenario, seconds))
     return Split(
         scenario=key,
         wall_us=1e6 / result.rps,
         app_us=app_ns / 1e3,
         loop_us=loop_ns / 1e3,
         io_us=sum(spent.values()) / calls / 1e3,
-        ceiling_us=2e6 / (ceilings[0] + fastapi_ceiling(python, scenario, seconds)) if ceiling else None,
+        ceiling_us=ceiling_us,
     )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", default="fastapi-get", choices=["fastapi-get", "fastapi-post"])
+    choices = [s.key for s in SCENARIOS if s.has_ceiling]
+    parser.add_argument("--scenario", default="fastapi-get", choices=choices)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--warmup", type=float, default=1)
     parser.add_argument("--python", default=sys.executable)
