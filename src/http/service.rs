@@ -428,7 +428,7 @@ impl RequestRouter {
         let mut response = Response::new(body);
         *response.status_mut() = head.status;
         let headers = response.headers_mut();
-        headers.reserve(head.headers.len() + self.default_headers.len());
+        headers.reserve(head.headers.len() + self.default_headers.len() + ROOM_FOR_LATER_HEADERS);
         for (name, value) in head.headers {
             headers.append(name, value);
         }
@@ -440,6 +440,12 @@ impl RequestRouter {
         response
     }
 }
+
+/// Entries a response's header map keeps free beyond the app's and the default headers: over
+/// HTTP/2 hyper adds `date` and `content-length` to the map itself (over HTTP/1.1 it writes them
+/// straight into the head), and a connection's last HTTP/1.1 response gets `connection: close`.
+/// Without the room the map grows, rehashing and reallocating, on every HTTP/2 response.
+const ROOM_FOR_LATER_HEADERS: usize = 2;
 
 /// What `RequestRouter::handle` decided before its future runs.
 enum Start {
