@@ -311,7 +311,7 @@ impl RequestRouter {
         let small = body.size_hint().exact().filter(|&len| len as usize <= self.preread_limit);
         match small {
             Some(len) if !complete && !job.head.expects_continue() => {
-                Dispatched { guard, preread: Some(Box::new(Preread { body, len: len as usize, job })) }
+                Dispatched { guard, preread: Some(Box::pin(preread_and_queue(body, len as usize, job))) }
             }
             _ => {
                 if !complete {
@@ -329,13 +329,10 @@ impl RequestRouter {
     async fn respond(&self, dispatched: Dispatched, close: bool) -> Response<ResponseBody> {
         let Dispatched { guard, preread } = dispatched;
         if let Some(preread) = preread {
-            let Preread { body, len, job } = *preread;
-            match read_small_body(body, len).await {
-                Ok(data) => job.exchange.push_body(data, true),
+            if preread.await.is_err() {
                 // The client went away while sending a small body: nobody is left to answer.
-                Err(()) => return bad_request(),
+                return bad_request();
             }
-            guard.exchange().link.push(LoopJob::Request(job));
         }
         let exchange = guard.exchange().clone();
         let response_head = poll_fn(|cx| exchange.poll_head(cx)).await;
@@ -460,16 +457,20 @@ enum Start {
 struct Dispatched {
     /// Tells the app its client is gone if the response head is never sent.
     guard: GoneGuard<Exchange>,
-    /// The request's small body, to read before the job is queued; `None` once it is queued.
-    preread: Option<Box<Preread>>,
+    /// Reads the request's small body, then queues the job; `None` once the job is queued. Boxed,
+    /// so that the body and the job it holds while reading do not size every request's future.
+    preread: Option<Pin<Box<dyn Future<Output = Result<(), ()>> + Send>>>,
 }
 
-/// A request whose body, announced by `content-length` and small, is read before the app starts,
-/// so the common POST costs one hand-off.
-struct Preread {
-    body: Incoming,
-    len: usize,
-    job: NewRequest,
+/// Read a request's small body, announced by `content-length`, before the app starts, so the
+/// common POST costs one hand-off; then queue the request with its body. `Err` if the client
+/// went away.
+async fn preread_and_queue(body: Incoming, len: usize, job: NewRequest) -> Result<(), ()> {
+    let data = read_small_body(body, len).await?;
+    let exchange = job.exchange.clone();
+    exchange.push_body(data, true);
+    exchange.link.push(LoopJob::Request(job));
+    Ok(())
 }
 
 /// Read a whole body of `len` bytes; `Err` if the client went away.
