@@ -459,13 +459,19 @@ struct Dispatched {
     guard: GoneGuard<Exchange>,
     /// Reads the request's small body, then queues the job; `None` once the job is queued. Boxed,
     /// so that the body and the job it holds while reading do not size every request's future.
-    preread: Option<Pin<Box<dyn Future<Output = Result<(), ()>> + Send>>>,
+    preread: Option<Preread>,
 }
+
+/// A small body's read, then its request's queueing (see `preread_and_queue`).
+type Preread = Pin<Box<dyn Future<Output = Result<(), ClientGone>> + Send>>;
+
+/// The client went away while sending a request body.
+struct ClientGone;
 
 /// Read a request's small body, announced by `content-length`, before the app starts, so the
 /// common POST costs one hand-off; then queue the request with its body. `Err` if the client
 /// went away.
-async fn preread_and_queue(body: Incoming, len: usize, job: NewRequest) -> Result<(), ()> {
+async fn preread_and_queue(body: Incoming, len: usize, job: NewRequest) -> Result<(), ClientGone> {
     let data = read_small_body(body, len).await?;
     let exchange = job.exchange.clone();
     exchange.push_body(data, true);
@@ -473,11 +479,11 @@ async fn preread_and_queue(body: Incoming, len: usize, job: NewRequest) -> Resul
     Ok(())
 }
 
-/// Read a whole body of `len` bytes; `Err` if the client went away.
-async fn read_small_body(mut body: Incoming, len: usize) -> Result<Bytes, ()> {
+/// Read a whole body of `len` bytes.
+async fn read_small_body(mut body: Incoming, len: usize) -> Result<Bytes, ClientGone> {
     let mut data = BytesMut::with_capacity(len);
     while let Some(frame) = body.frame().await {
-        if let Ok(chunk) = frame.map_err(|_| ())?.into_data() {
+        if let Ok(chunk) = frame.map_err(|_| ClientGone)?.into_data() {
             data.extend_from_slice(&chunk);
         }
     }
