@@ -311,7 +311,7 @@ impl RequestRouter {
         let small = body.size_hint().exact().filter(|&len| len as usize <= self.preread_limit);
         match small {
             Some(len) if !complete && !job.head.expects_continue() => {
-                Dispatched { guard, preread: Some(Box::pin(preread_and_queue(body, len as usize, job))) }
+                Dispatched { guard, preread: Some(Box::pin(preread(body, len as usize, job))) }
             }
             _ => {
                 if !complete {
@@ -329,9 +329,10 @@ impl RequestRouter {
     async fn respond(&self, dispatched: Dispatched, close: bool) -> Response<ResponseBody> {
         let Dispatched { guard, preread } = dispatched;
         if let Some(preread) = preread {
-            if preread.await.is_err() {
+            match preread.await {
+                Ok(job) => guard.exchange().link.push(LoopJob::Request(job)),
                 // The client went away while sending a small body: nobody is left to answer.
-                return bad_request();
+                Err(ClientGone) => return bad_request(),
             }
         }
         let exchange = guard.exchange().clone();
@@ -457,26 +458,24 @@ enum Start {
 struct Dispatched {
     /// Tells the app its client is gone if the response head is never sent.
     guard: GoneGuard<Exchange>,
-    /// Reads the request's small body, then queues the job; `None` once the job is queued. Boxed,
-    /// so that the body and the job it holds while reading do not size every request's future.
+    /// Reads the request's small body into its job, to queue next; `None` once the job is queued.
+    /// Boxed, so that the body and the job it holds while reading do not size every request's
+    /// future.
     preread: Option<Preread>,
 }
 
-/// A small body's read, then its request's queueing (see `preread_and_queue`).
-type Preread = Pin<Box<dyn Future<Output = Result<(), ClientGone>> + Send>>;
+/// A small body's read (see `preread`).
+type Preread = Pin<Box<dyn Future<Output = Result<NewRequest, ClientGone>> + Send>>;
 
 /// The client went away while sending a request body.
 struct ClientGone;
 
 /// Read a request's small body, announced by `content-length`, before the app starts, so the
-/// common POST costs one hand-off; then queue the request with its body. `Err` if the client
-/// went away.
-async fn preread_and_queue(body: Incoming, len: usize, job: NewRequest) -> Result<(), ClientGone> {
+/// common POST costs one hand-off: the job comes back with its whole body, ready to queue.
+async fn preread(body: Incoming, len: usize, job: NewRequest) -> Result<NewRequest, ClientGone> {
     let data = read_small_body(body, len).await?;
-    let exchange = job.exchange.clone();
-    exchange.push_body(data, true);
-    exchange.link.push(LoopJob::Request(job));
-    Ok(())
+    job.exchange.push_body(data, true);
+    Ok(job)
 }
 
 /// Read a whole body of `len` bytes.
