@@ -165,8 +165,8 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         "the runs is shown: this shared VM's speed drifts by 10-20% within minutes). `workers-2` runs "
         "unpinned.",
         "- HTTP/1.1: `wrk -t1 -cN -dDs --latency` (POST bodies from a Lua script). h2c: "
-        "`h2load -t1 -c16 -m16 -D D`; h2load reports a mean, not percentiles, so the p50 column holds the "
-        "mean and p99 is blank. HTTP/2 over TLS: the same h2load on `https://`, h2 negotiated by "
+        "`h2load -t1 -c16 -m16 -D D`, p50 and p99 from its per-request log (`--log-file`). HTTP/2 over "
+        "TLS: the same h2load on `https://`, h2 negotiated by "
         "ALPN (checked), a self-signed P-256 certificate made with openssl; uvicorn has no HTTP/2 and "
         "sits it out.",
         "- `hyper` is a pure-Rust hyper hello world on one thread (`benches/hyper_hello`): the ceiling no "
