@@ -35,7 +35,8 @@ def main(path: str) -> None:
     ax.set_xticks(range(len(scenarios)), scenarios, rotation=30, ha="right")
     ax.set_ylabel("fasterapi req/s ÷ peer req/s (log scale; > 1 = fasterapi faster)")
     ax.set_title("fasterapi throughput relative to each peer, same machine, same run")
-    ax.legend()
+    if peers:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

@@ -44,12 +44,16 @@ class Scenario:
     app: str  # import string, relative to benches/
     path: str
     connections: int = 64
-    tool: str = "wrk"  # wrk (HTTP/1.1), h2load (h2c, 16 streams per connection), ws (ws_load)
+    #: wrk (HTTP/1.1), h2load (h2c, 16 streams per connection), ws (ws_load), oha (HTTP/1.1 at `rate`)
+    tool: str = "wrk"
     body: bytes | None = None
     content_type: str = "application/octet-stream"
     workers: int = 1
     servers: tuple[str, ...] = PEERS
     tls: bool = False  # https with a self-signed certificate (h2 by ALPN for h2load)
+    #: Requests per second, sent on schedule whether or not the server keeps up (oha): a latency
+    #: scenario. The others are closed loops, each connection sending as soon as it has its answer.
+    rate: int | None = None
 
     @property
     def has_ceiling(self) -> bool:
@@ -86,6 +90,15 @@ SCENARIOS = [
         tool="h2load",
         servers=("fasterapi", "granian", "hypercorn"),  # uvicorn has no HTTP/2
         tls=True,
+    ),
+    Scenario(
+        "hello-h1-20k",
+        "raw ASGI hello, HTTP/1.1, a fixed 20,000 req/s on 64 conns (latency)",
+        "apps:raw",
+        "/",
+        tool="oha",
+        rate=20_000,
+        servers=("fasterapi", "granian", "uvicorn", "hyper"),  # hypercorn serves ~6,000/s at most
     ),
     Scenario("starlette-plaintext", "Starlette plaintext", "framework_apps:starlette_app", "/plaintext"),
     Scenario("starlette-json", "Starlette JSON", "framework_apps:starlette_app", "/json"),
@@ -133,6 +146,7 @@ class ScenarioReport:
     scenario: str
     title: str
     runs: dict[str, list[Result]] = field(default_factory=dict)
+    rate: int | None = None  # the scenario's fixed request rate, if it has one
 
     def median(self, server: str) -> Result:
         runs = self.runs[server]
@@ -442,7 +456,43 @@ def run_ws_load(url: str, scenario: Scenario, seconds: float, pin: bool) -> Resu
     return Result("", report["messages_per_s"], report["p50_ms"], report["p99_ms"], report["errors"], 0, None)
 
 
-LOADS = {"wrk": run_wrk, "h2load": run_h2load, "ws": run_ws_load}
+def run_oha(url: str, scenario: Scenario, seconds: float, pin: bool) -> Result:
+    """`scenario.rate` requests per second on a schedule, with latencies corrected for coordinated
+    omission: a stall counts against every request that was due during it, not only the one that
+    met it. In-flight requests at the deadline are waited for, not counted as errors."""
+    command = [
+        "oha",
+        "-z",
+        f"{max(1, round(seconds))}s",
+        f"-c{scenario.connections}",
+        "-q",
+        str(scenario.rate),
+    ]
+    command += [
+        "--latency-correction",
+        "-w",
+        "--no-tui",
+        "--output-format",
+        "json",
+        "--worker-threads",
+        "1",
+        url,
+    ]
+    if pin:
+        command = ["taskset", "-c", LOAD_CPUS, *command]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    report = json.loads(out)
+    latency = report["latencyPercentiles"]
+
+    def ms(key: str) -> float | None:
+        return None if latency.get(key) is None else latency[key] * 1000
+
+    non_2xx = sum(n for status, n in report["statusCodeDistribution"].items() if not status.startswith("2"))
+    errors = sum(report["errorDistribution"].values())
+    return Result("", report["summary"]["requestsPerSec"], ms("p50"), ms("p99"), errors, non_2xx, None)
+
+
+LOADS = {"wrk": run_wrk, "h2load": run_h2load, "ws": run_ws_load, "oha": run_oha}
 
 
 def measure(name: str, python: str, scenario: Scenario, seconds: float, warmup: float) -> Result:
@@ -548,6 +598,16 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}"
 
 
+#: The load generators and helpers the suite runs, and how to install each.
+TOOLS = {
+    "wrk": "Debian: apt install wrk",
+    "h2load": "Debian: apt install nghttp2-client",
+    "oha": "cargo install oha --locked",
+    "taskset": "Debian: apt install util-linux",
+    "openssl": "Debian: apt install openssl",
+}
+
+
 # ---- main ---------------------------------------------------------------------------------------
 
 
@@ -563,12 +623,9 @@ def main() -> int:
     parser.add_argument("--output", default=str(BENCHES / "results.json"))
     args = parser.parse_args()
 
-    for tool in ("wrk", "h2load", "taskset", "openssl"):
+    for tool, install in TOOLS.items():
         if shutil.which(tool) is None:
-            print(
-                f"benches: {tool} is not installed (Debian: apt install wrk nghttp2-client openssl)",
-                file=sys.stderr,
-            )
+            print(f"benches: {tool} is not installed ({install})", file=sys.stderr)
             return 2
     scenarios = SCENARIOS
     if args.only:
@@ -593,7 +650,7 @@ def main() -> int:
     ceilings: dict[str, list[float]] = {}
     for scenario in scenarios:
         names = [s for s in scenario.servers if servers is None or s in servers]
-        report = ScenarioReport(scenario.key, scenario.title, {name: [] for name in names})
+        report = ScenarioReport(scenario.key, scenario.title, {name: [] for name in names}, scenario.rate)
         with_ceiling = scenario.has_ceiling and not args.smoke
         turns = [*names, CEILING] if with_ceiling else names
         for run in range(args.runs):
@@ -643,6 +700,7 @@ def main() -> int:
             {
                 "key": r.scenario,
                 "title": r.title,
+                "rate": r.rate,
                 "runs": {n: [asdict(x) for x in rs] for n, rs in r.runs.items()},
             }
             for r in reports
