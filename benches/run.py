@@ -608,6 +608,14 @@ TOOLS = {
 }
 
 
+def tools_needed(scenarios: list[Scenario]) -> list[str]:
+    """The tools of `TOOLS` that these scenarios run (ws_load is built here, not installed)."""
+    needed = (
+        {"taskset"} | {s.tool for s in scenarios} | ({"openssl"} if any(s.tls for s in scenarios) else set())
+    )
+    return [tool for tool in TOOLS if tool in needed]
+
+
 # ---- main ---------------------------------------------------------------------------------------
 
 
@@ -623,10 +631,6 @@ def main() -> int:
     parser.add_argument("--output", default=str(BENCHES / "results.json"))
     args = parser.parse_args()
 
-    for tool, install in TOOLS.items():
-        if shutil.which(tool) is None:
-            print(f"benches: {tool} is not installed ({install})", file=sys.stderr)
-            return 2
     scenarios = SCENARIOS
     if args.only:
         wanted = args.only.split(",")
@@ -635,6 +639,10 @@ def main() -> int:
             print(f"benches: unknown scenario(s): {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
         scenarios = [s for s in SCENARIOS if s.key in wanted]
+    for tool in tools_needed(scenarios):
+        if shutil.which(tool) is None:
+            print(f"benches: {tool} is not installed ({TOOLS[tool]})", file=sys.stderr)
+            return 2
     if args.smoke:
         args.runs, args.seconds, args.warmup, servers = 1, 1, 0, ["fasterapi"]
     else:
