@@ -198,9 +198,11 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         "## Results",
         "",
     ]
+    # Scenarios at a fixed request rate: every server that keeps up serves the same req/s.
+    fixed_rate = {s["key"] for s in data["scenarios"] if s.get("rate") is not None}
     for scenario in data["scenarios"]:
         table = summary[scenario["key"]]
-        fixed_rate = scenario.get("rate") is not None
+        at_rate = scenario["key"] in fixed_rate
         lines += [
             f"### {scenario['key']}: {scenario['title']}",
             "",
@@ -208,10 +210,10 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
             "| peak RSS MiB |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        # At a fixed rate every server that keeps up serves the same req/s: rank by p99 instead.
-        rank = (lambda m: m["p99_ms"] or float("inf")) if fixed_rate else (lambda m: -(m["rps"] or 0))
+        # There the ranking is by p99 and a throughput ratio says nothing.
+        rank = (lambda m: m["p99_ms"] or float("inf")) if at_rate else (lambda m: -(m["rps"] or 0))
         for name, m in sorted(table.items(), key=lambda item: rank(item[1])):
-            r = None if fixed_rate else ratio(table, name)
+            r = None if at_rate else ratio(table, name)
             low, high = m["rps_range"]
             lines.append(
                 f"| {name} | {m['rps']:,.0f} | {low:,.0f}–{high:,.0f} | {_num(r, '.2f')} | "
@@ -226,7 +228,6 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
     lines.append(OPTIMISATIONS.read_text().rstrip())
     lines.append("")
     markdown.write_text("\n".join(lines))
-    fixed_rate = {s["key"] for s in data["scenarios"] if s.get("rate") is not None}
     ratios = {
         key: {peer: ratio(table, peer) for peer in (*PEERS, "hyper") if ratio(table, peer)}
         for key, table in summary.items()

@@ -466,18 +466,10 @@ def run_oha(url: str, scenario: Scenario, seconds: float, pin: bool) -> Result:
         f"{max(1, round(seconds))}s",
         f"-c{scenario.connections}",
         "-q",
-        str(scenario.rate),
+        f"{scenario.rate}",
     ]
-    command += [
-        "--latency-correction",
-        "-w",
-        "--no-tui",
-        "--output-format",
-        "json",
-        "--worker-threads",
-        "1",
-        url,
-    ]
+    command += ["--latency-correction", "-w", "--no-tui", "--output-format", "json", "--worker-threads", "1"]
+    command.append(url)
     if pin:
         command = ["taskset", "-c", LOAD_CPUS, *command]
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
