@@ -1,6 +1,8 @@
 """Turn `benches/results.json` into `docs/benchmarks.md` and the ratio plot `docs/benchmarks.png`.
 
 python benches/report.py [benches/results.json]     # re-render without re-measuring
+
+Any other results file (a partial run's) renders beside itself: `x.json` → `x.md` and `x.png`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ("granian", "uvicorn", "hypercorn")
 OPTIMISATIONS = Path(__file__).with_name("optimisations.md")
+#: The published results: only a full run writes them, and they render into `docs/`.
+PUBLISHED = ROOT / "benches" / "results.json"
 
 #: Scenarios whose p99 must be ≤ granian's and uvicorn's: at 64 connections as fast as they can go,
 #: and at a fixed rate that every one of them keeps up with.
@@ -184,7 +188,7 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         "- WebSocket: `benches/ws_load` (Rust, tungstenite) keeps N connections each sending a message "
         "and waiting for its echo; the req/s column counts those round trips per second.",
         "",
-        "![fasterapi throughput as a multiple of each peer's](benchmarks.png)",
+        f"![fasterapi throughput as a multiple of each peer's]({png.name})",
         "",
         "## Targets",
         "",
@@ -241,12 +245,18 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
     )
 
 
+def report_paths(results: Path) -> tuple[Path, Path]:
+    """Where the report of this results file goes: `docs/` for the published one, else beside it."""
+    if results.resolve() == PUBLISHED:
+        return ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks.png"
+    return results.with_suffix(".md"), results.with_suffix(".png")
+
+
 if __name__ == "__main__":
-    source = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "benches" / "results.json"
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else PUBLISHED
     venv_python = ROOT / "benches" / ".venv" / "bin" / "python"
     write_report(
         json.loads(source.read_text()),
-        ROOT / "docs" / "benchmarks.md",
-        ROOT / "docs" / "benchmarks.png",
+        *report_paths(source),
         str(venv_python) if venv_python.exists() else sys.executable,
     )

@@ -2,7 +2,7 @@
 
     make bench                          # full run: installs peers, writes docs/benchmarks.{md,png}
     python benches/run.py --smoke       # one second per scenario, fasterapi only (what CI runs)
-    python benches/run.py --only hello-h1-64,fastapi-get --runs 5
+    python benches/run.py --only hello-h1-64,fastapi-get --runs 5   # report in benches/partial.{json,md,png}
 
 Fairness: the server is pinned to core 0 and the load generator to core 1 (`taskset`), one worker
 each, uvloop wherever a server supports it, access logs off, a warm-up before every measurement,
@@ -620,7 +620,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--warmup", type=float, default=1)
     parser.add_argument("--python", help="use this interpreter instead of making benches/.venv")
-    parser.add_argument("--output", default=str(BENCHES / "results.json"))
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="results file, its report rendered beside it (default: benches/results.json and docs/ "
+        "for a full run, benches/partial.json for one narrowed by --only or --servers)",
+    )
     args = parser.parse_args()
 
     scenarios = SCENARIOS
@@ -706,10 +711,13 @@ def main() -> int:
             for r in reports
         ],
     }
-    Path(args.output).write_text(json.dumps(data, indent=1) + "\n")
-    from report import write_report
+    from report import PUBLISHED, report_paths, write_report
 
-    write_report(data, ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks.png", python)
+    output = args.output or (BENCHES / "partial.json" if args.only or args.servers else PUBLISHED)
+    output.write_text(json.dumps(data, indent=1) + "\n")
+    markdown, png = report_paths(output)
+    write_report(data, markdown, png, python)
+    print(f"benches: results in {output}, report in {markdown}")
     if failures:
         print(failed, file=sys.stderr)
     return 0
