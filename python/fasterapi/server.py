@@ -72,17 +72,28 @@ def serve_config(config: Config) -> int:
 
 
 class LoopThread:
-    """An event loop running forever on its own thread, until `stop()`."""
+    """An event loop running on its own thread until `stop()`, inside one root task.
+
+    The root task is what `asyncio.run` would give the loop: anyio (FastAPI's `def` endpoints and
+    dependencies, Starlette's `FileResponse`) looks for it with `run_until_complete`'s callback
+    and ties its worker threads' lives to it. On a bare `run_forever` it found none and tied each
+    new thread to the request's own task instead, ending it with the request.
+    """
 
     def __init__(self, use_uvloop: bool, index: int) -> None:
         self.loop = new_event_loop(use_uvloop)
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name=f"fasterapi-loop-{index}", daemon=True
-        )
+        self._stopped = self.loop.create_future()
+        self._thread = threading.Thread(target=self._run, name=f"fasterapi-loop-{index}", daemon=True)
         self._thread.start()
 
+    def _run(self) -> None:
+        self.loop.run_until_complete(self._until_stopped())
+
+    async def _until_stopped(self) -> None:
+        await self._stopped
+
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.loop.call_soon_threadsafe(self._stopped.set_result, None)
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
             self.loop.close()
