@@ -1,8 +1,8 @@
 """The in-process ceiling: the FastAPI benchmark app called directly in a loop, with no server.
 
-Prints {"fastapi-get": req/s, "fastapi-post": req/s} (or only the scenario given with
-`--scenario`). No server can pass these figures: they are the app's own cost. Run pinned to one
-core, on uvloop, like the servers.
+Prints {"fastapi-get": req/s, "fastapi-def": req/s, "fastapi-post": req/s} (or only the scenario
+given with `--scenario`). No server can pass these figures: they are the app's own cost. Run
+pinned to one core, on uvloop, like the servers.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ JSON_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(
 #: Each scenario's request: its scope and body.
 REQUESTS = {
     "fastapi-get": (lambda: scope("GET", "/items/42", b"q=x", []), b""),
+    "fastapi-def": (lambda: scope("GET", "/sync/42", b"q=x", []), b""),
     "fastapi-post": (lambda: scope("POST", "/items", b"", JSON_HEADERS), JSON_ITEM),
 }
 

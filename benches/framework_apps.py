@@ -1,7 +1,9 @@
 """The framework apps every server runs in the benchmarks, the same code for each.
 
 - `starlette_app`: `/plaintext`, `/json`, `/file` (a 1 MiB FileResponse).
-- `fastapi_app`: `GET /items/{id}` returns a small dict; `POST /items` validates a pydantic body.
+- `fastapi_app`: `GET /items/{id}` returns a small dict; `GET /sync/{id}` the same from a plain
+  `def` endpoint, which FastAPI runs in anyio's worker threads; `POST /items` validates a pydantic
+  body.
 """
 
 import os
@@ -49,6 +51,10 @@ def _fastapi() -> Any:
 
     @api.get("/items/{item_id}")
     async def read_item(item_id: int, q: str | None = None) -> dict[str, Any]:
+        return {"item_id": item_id, "q": q, "name": "widget", "price": 9.5}
+
+    @api.get("/sync/{item_id}")
+    def read_item_sync(item_id: int, q: str | None = None) -> dict[str, Any]:  # run in anyio's threads
         return {"item_id": item_id, "q": q, "name": "widget", "price": 9.5}
 
     @api.post("/items")

@@ -104,6 +104,12 @@ SCENARIOS = [
     Scenario("starlette-json", "Starlette JSON", "framework_apps:starlette_app", "/json"),
     Scenario("fastapi-get", "FastAPI GET, small dict", "framework_apps:fastapi_app", "/items/42?q=x"),
     Scenario(
+        "fastapi-def",
+        "FastAPI GET, small dict, `def` endpoint (threadpool)",
+        "framework_apps:fastapi_app",
+        "/sync/42?q=x",
+    ),
+    Scenario(
         "fastapi-post",
         "FastAPI POST, pydantic body",
         "framework_apps:fastapi_app",
