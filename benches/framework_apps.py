@@ -2,10 +2,11 @@
 
 - `starlette_app`: `/plaintext`, `/json`, `/file` (a 1 MiB FileResponse).
 - `fastapi_app`: `GET /items/{id}` returns a small dict; `GET /sync/{id}` the same from a plain
-  `def` endpoint, which FastAPI runs in anyio's worker threads; `POST /items` validates a pydantic
-  body.
+  `def` endpoint, which FastAPI runs in anyio's worker threads; `GET /io/{id}` the same after a
+  10 ms wait; `POST /items` validates a pydantic body.
 """
 
+import asyncio
 import os
 import tempfile
 from pathlib import Path
@@ -55,6 +56,11 @@ def _fastapi() -> Any:
 
     @api.get("/sync/{item_id}")
     def read_item_sync(item_id: int, q: str | None = None) -> dict[str, Any]:  # run in anyio's threads
+        return {"item_id": item_id, "q": q, "name": "widget", "price": 9.5}
+
+    @api.get("/io/{item_id}")
+    async def read_item_io(item_id: int, q: str | None = None) -> dict[str, Any]:
+        await asyncio.sleep(0.01)  # a database query's wait
         return {"item_id": item_id, "q": q, "name": "widget", "price": 9.5}
 
     @api.post("/items")

@@ -145,3 +145,17 @@ def test_graceful_timeout_cancels_stuck_requests(start_server):
     thread.join(timeout=10)
     assert "timeout graceful shutdown exceeded" in srv.output
     assert outcome and not isinstance(outcome[0], httpx.Response)
+
+
+def test_the_heap_alive_after_startup_is_frozen_out_of_gc(start_server):
+    srv = start_server("tests.apps.lifespan_apps:gc_report")
+    first, second = (httpx.get(srv.url).json() for _ in range(2))
+    assert first["startup_objects_tracked"] == 0, first
+    assert first["frozen"] > 1000
+    assert second["frozen"] == first["frozen"], "only startup's objects are frozen, not requests'"
+
+
+def test_no_gc_freeze_leaves_the_collector_alone(start_server):
+    srv = start_server("tests.apps.lifespan_apps:gc_report", "--no-gc-freeze")
+    report = httpx.get(srv.url).json()
+    assert report == {"frozen": 0, "startup_objects_tracked": 1000}

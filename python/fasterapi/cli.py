@@ -364,6 +364,13 @@ def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
     help="App event loops per worker, each on its own thread with its own lifespan; requests are spread "
     "across them.",
 )
+@option(
+    "--gc-freeze/--no-gc-freeze",
+    default=True,
+    show_default=True,
+    help="Once lifespan startup is done, move what is alive then (modules, the app, its pools) out of the "
+    "garbage collector's scans with gc.freeze(); its full collections then walk only what requests make.",
+)
 @click.option(
     "--version",
     is_flag=True,

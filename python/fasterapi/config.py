@@ -145,6 +145,7 @@ class Config:
         h11_max_incomplete_event_size: int | None = None,
         threads: int = 1,
         loops: int = 1,
+        gc_freeze: bool = True,
         limit_requests_per_connection: int | None = None,
         h2_max_concurrent_streams: int = 100,
         h2_initial_stream_window_size: int = 1024 * 1024,
@@ -252,6 +253,7 @@ class Config:
         )
         self.threads = _integer("--threads", threads, minimum=1)
         self.loops = _integer("--loops", loops, minimum=1)
+        self.gc_freeze = gc_freeze
         self.limit_requests_per_connection = _integer(
             "--limit-requests-per-connection", limit_requests_per_connection, minimum=1, allow_none=True
         )

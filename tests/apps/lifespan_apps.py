@@ -57,3 +57,29 @@ async def counts_lifespan(scope: dict[str, Any], receive: Any, send: Any) -> Non
         await send({"type": "lifespan.shutdown.complete"})
         return
     await _respond(scope, send)
+
+
+#: Made by the lifespan startup of `gc_report`, so it is alive when the server freezes the heap.
+STARTUP_OBJECTS: list[Any] = []
+
+
+async def gc_report(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Lifespan startup makes objects; each request reports whether they are frozen and how many
+    objects are frozen in all."""
+    import gc
+    import json
+
+    if scope["type"] == "lifespan":
+        await receive()
+        STARTUP_OBJECTS.extend([i] for i in range(1000))  # lists: always tracked by the GC
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    tracked = {id(o) for o in gc.get_objects()}  # frozen objects are left out of this
+    report = {
+        "frozen": gc.get_freeze_count(),
+        "startup_objects_tracked": sum(id(o) in tracked for o in STARTUP_OBJECTS),
+    }
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": json.dumps(report).encode()})
