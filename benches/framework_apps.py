@@ -50,18 +50,21 @@ def _fastapi() -> Any:
 
     api = FastAPI()
 
+    def item(item_id: int, q: str | None) -> dict[str, Any]:
+        return {"item_id": item_id, "q": q, "name": "widget", "price": 9.5}
+
     @api.get("/items/{item_id}")
     async def read_item(item_id: int, q: str | None = None) -> dict[str, Any]:
-        return {"item_id": item_id, "q": q, "name": "widget", "price": 9.5}
+        return item(item_id, q)
 
     @api.get("/sync/{item_id}")
     def read_item_sync(item_id: int, q: str | None = None) -> dict[str, Any]:  # run in anyio's threads
-        return {"item_id": item_id, "q": q, "name": "widget", "price": 9.5}
+        return item(item_id, q)
 
     @api.get("/io/{item_id}")
     async def read_item_io(item_id: int, q: str | None = None) -> dict[str, Any]:
         await asyncio.sleep(0.01)  # a database query's wait
-        return {"item_id": item_id, "q": q, "name": "widget", "price": 9.5}
+        return item(item_id, q)
 
     @api.post("/items")
     async def create_item(item: Item) -> dict[str, Any]:

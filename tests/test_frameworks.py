@@ -142,14 +142,11 @@ def test_curl_http2_prior_knowledge_and_http1(server):
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
-def test_sync_endpoints_reuse_worker_threads(loop):
+def test_sync_endpoints_reuse_worker_threads(start_server, loop):
     # anyio keeps its worker threads for the life of the loop's root task; with no root task to
     # find, it tied each new thread to the request's own task and ended it with the request.
-    srv = ServerProcess(["tests.apps.threadpool_app:app", "--port", "0", "--loop", loop]).wait_ready()
-    try:
-        with httpx.Client(base_url=srv.url, timeout=10) as c:
-            replies = [c.get("/thread").json() for _ in range(20)]
-    finally:
-        srv.stop()
+    srv = start_server("tests.apps.threadpool_app:app", "--loop", loop)
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        replies = [c.get("/thread").json() for _ in range(20)]
     assert len({r["thread"] for r in replies}) == 1, replies
     assert replies[-1]["threads"] == replies[0]["threads"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import json
 from typing import Any
 
 
@@ -66,9 +68,6 @@ STARTUP_OBJECTS: list[Any] = []
 async def gc_report(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Lifespan startup makes objects; each request reports whether they are frozen and how many
     objects are frozen in all."""
-    import gc
-    import json
-
     if scope["type"] == "lifespan":
         await receive()
         STARTUP_OBJECTS.extend([i] for i in range(1000))  # lists: always tracked by the GC
