@@ -529,9 +529,19 @@ def measure(name: str, python: str, scenario: Scenario, seconds: float, warmup: 
 CEILING = "ceiling"
 
 
+def with_ceiling_beside(order: list[str], run: int) -> list[str]:
+    """`order` with the ceiling measured right beside fasterapi, after it in even runs and before
+    it in odd ones: each run's share of the ceiling then compares two figures taken within
+    seconds of each other, where this VM's speed drifts by 10-20% over the minutes a run takes."""
+    if "fasterapi" not in order:
+        return [*order, CEILING]
+    at = order.index("fasterapi") + (1 if run % 2 == 0 else 0)
+    return [*order[:at], CEILING, *order[at:]]
+
+
 def fastapi_ceiling(python: str, scenario: Scenario, seconds: float) -> float:
     """FastAPI called directly in a loop, no server: the most any server can reach. Measured in
-    each run, in turn with the servers, so that the machine's drift hits it as it hits them."""
+    each run, beside fasterapi (`with_ceiling_beside`)."""
     command = [python, str(BENCHES / "ceiling.py"), "--seconds", str(seconds), "--scenario", scenario.key]
     out = subprocess.run(
         ["taskset", "-c", SERVER_CPUS, *command],
@@ -671,13 +681,15 @@ def main() -> int:
 
     reports = []
     ceilings: dict[str, list[float]] = {}
+    shares: dict[str, list[float]] = {}
     for scenario in scenarios:
         names = [s for s in scenario.servers if servers is None or s in servers]
         report = ScenarioReport(scenario.key, scenario.title, {name: [] for name in names}, scenario.rate)
         with_ceiling = scenario.has_ceiling and not args.smoke
-        turns = [*names, CEILING] if with_ceiling else names
         for run in range(args.runs):
-            order = turns[run % len(turns) :] + turns[: run % len(turns)] if turns else []
+            order = names[run % len(names) :] + names[: run % len(names)] if names else []
+            if with_ceiling:
+                order = with_ceiling_beside(order, run)
             for name in order:
                 if name == CEILING:
                     rate = fastapi_ceiling(python, scenario, args.seconds)
@@ -692,6 +704,9 @@ def main() -> int:
                     f"errors {result.errors}  non-2xx {result.non_2xx}  rss {fmt_mib(result.rss_mib)}",
                     flush=True,
                 )
+        if with_ceiling and "fasterapi" in names:
+            pairs = zip(report.runs["fasterapi"], ceilings[scenario.key], strict=True)
+            shares[scenario.key] = [ours.rps / ceiling for ours, ceiling in pairs]
         reports.append(report)
     split = time_split(python, [s.key for s in scenarios], servers, args)
 
@@ -718,6 +733,7 @@ def main() -> int:
         "versions": versions(python),
         "settings": {"runs": args.runs, "seconds": args.seconds, "warmup": args.warmup},
         "ceiling": ceiling,
+        "ceiling_share": {key: statistics.median(ratios) for key, ratios in shares.items()},
         "split": asdict(split) if split else None,
         "scenarios": [
             {
@@ -744,12 +760,17 @@ def main() -> int:
 def time_split(
     python: str, keys: list[str], servers: list[str] | None, args: argparse.Namespace
 ) -> Split | None:
-    """Where a FastAPI GET's time goes in fasterapi (`split.py`), when that scenario ran for it."""
+    """Where a FastAPI GET's time goes in fasterapi (`split.py`), when that scenario ran for it:
+    the medians of as many rounds as the scenarios had runs."""
     if "fastapi-get" not in keys or (servers is not None and "fasterapi" not in servers):
         return None
-    from split import measure_split
+    from split import measure_split, median_split
 
-    return measure_split(python, "fastapi-get", args.seconds, args.warmup, ceiling=not args.smoke)
+    rounds = [
+        measure_split(python, "fastapi-get", args.seconds, args.warmup, ceiling=not args.smoke)
+        for _ in range(args.runs)
+    ]
+    return median_split(rounds)
 
 
 def fmt_ms(value: float | None) -> str:

@@ -3,6 +3,7 @@ the I/O threads, in microseconds of CPU per request, beside the app alone (the i
 
     python benches/split.py                          # FastAPI GET, 5 s
     python benches/split.py --scenario fastapi-post --seconds 10
+    python benches/split.py --rounds 5                # each figure the median of 5 rounds
 
 fasterapi serves the scenario's app wrapped in `timed_app`, which adds up the loop thread's CPU
 time inside each app call; the load is the benchmark's (wrk on the other core, after a warm-up);
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, replace
@@ -95,6 +97,17 @@ def measure_split(python: str, key: str, seconds: float, warmup: float, ceiling:
     )
 
 
+def median_split(splits: list[Split]) -> Split:
+    """Each figure the median of the rounds' (one round's split is at the mercy of this VM's drift)."""
+
+    def median(name: str) -> float | None:
+        values = [getattr(split, name) for split in splits if getattr(split, name) is not None]
+        return statistics.median(values) if values else None
+
+    fields = ("wall_us", "app_us", "loop_us", "io_us", "ceiling_us")
+    return Split(scenario=splits[0].scenario, **{name: median(name) for name in fields})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     choices = [s.key for s in SCENARIOS if s.has_ceiling]
@@ -102,8 +115,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--warmup", type=float, default=1)
     parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--rounds", type=int, default=1, help="measure this many times; print the medians")
     args = parser.parse_args()
-    split = measure_split(args.python, args.scenario, args.seconds, args.warmup)
+    split = median_split(
+        [measure_split(args.python, args.scenario, args.seconds, args.warmup) for _ in range(args.rounds)]
+    )
     print(f"{split.scenario}, microseconds per request: {split}")
     print(json.dumps(asdict(split)))
     return 0
