@@ -159,3 +159,18 @@ def test_no_gc_freeze_leaves_the_collector_alone(start_server):
     srv = start_server("tests.apps.lifespan_apps:gc_report", "--no-gc-freeze")
     report = httpx.get(srv.url).json()
     assert report == {"frozen": 0, "startup_objects_tracked": 1000}
+
+
+@pytest.mark.parametrize("loops", ["1", "2"])
+def test_shutdown_ends_background_tasks_and_async_generators_like_asyncio_run(start_server, loops):
+    srv = start_server("tests.apps.lifespan_apps:leaves_work_behind", "--lifespan", "off", "--loops", loops)
+    with httpx.Client() as client:  # a new connection each: with two loops, requests reach both
+        for _ in range(4):
+            assert client.get(srv.url, headers={"connection": "close"}).status_code == 200
+    srv.signal(signal.SIGINT)
+    assert srv.wait_exit() == 0
+    cleaned_up = re.findall(r"app: background task cleaned up on loop (\d+)", srv.output)
+    assert len(cleaned_up) == 4
+    assert len(set(cleaned_up)) == int(loops), "each loop ends its own tasks"
+    assert srv.output.count("app: async generator closed") == 4
+    assert "Task was destroyed but it is pending" not in srv.output

@@ -87,8 +87,26 @@ def freeze_startup_heap() -> None:
     logger.debug("Froze %d objects alive after startup out of garbage collection", gc.get_freeze_count())
 
 
+def _cancel_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks still running on `loop` once the server is done with it (the app's
+    background tasks: its requests have ended by then) and run the loop until they have ended, so
+    their cleanup runs; report any that fail on the way out, as `asyncio.run` does."""
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    for task in tasks:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            loop.call_exception_handler(
+                {"message": "unhandled exception during shutdown", "exception": error, "task": task}
+            )
+
+
 class LoopThread:
-    """An event loop running on its own thread until `stop()`, inside one root task.
+    """An event loop running on its own thread until `stop()`, inside one root task; then ended as
+    `asyncio.run` ends its loop (tasks left cancelled, async generators closed, executor shut down).
 
     The root task is what `asyncio.run` would give the loop: anyio (FastAPI's `def` endpoints and
     dependencies, Starlette's `FileResponse`) looks for it with `run_until_complete`'s callback
@@ -103,7 +121,12 @@ class LoopThread:
         self._thread.start()
 
     def _run(self) -> None:
-        self.loop.run_until_complete(self._until_stopped())
+        loop = self.loop
+        loop.run_until_complete(self._until_stopped())
+        # What `asyncio.run` does once its coroutine returns, so what uvicorn's apps get at exit.
+        _cancel_remaining_tasks(loop)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
 
     async def _until_stopped(self) -> None:
         await self._stopped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 from typing import Any
@@ -82,3 +83,34 @@ async def gc_report(scope: dict[str, Any], receive: Any, send: Any) -> None:
     }
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": json.dumps(report).encode()})
+
+
+#: What `leaves_work_behind` started and still holds, as an app's module-level state would.
+_left_behind: list[Any] = []
+
+
+async def _background_job() -> None:
+    try:
+        await asyncio.sleep(3600)
+    finally:
+        print(f"app: background task cleaned up on loop {id(asyncio.get_running_loop())}", flush=True)
+
+
+async def _numbers() -> Any:
+    try:
+        while True:
+            yield 1
+    finally:
+        print("app: async generator closed", flush=True)
+
+
+async def leaves_work_behind(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Each request starts a background task and an async generator and leaves both running: at
+    shutdown the server should end them as `asyncio.run` (so uvicorn) does, running their cleanup."""
+    if scope["type"] == "lifespan":
+        return
+    _left_behind.append(asyncio.get_running_loop().create_task(_background_job()))
+    numbers = _numbers()
+    await numbers.__anext__()
+    _left_behind.append(numbers)
+    await _respond(scope, send)
