@@ -174,3 +174,13 @@ def test_shutdown_ends_background_tasks_and_async_generators_like_asyncio_run(st
     assert len(set(cleaned_up)) == int(loops), "each loop ends its own tasks"
     assert srv.output.count("app: async generator closed") == 4
     assert "Task was destroyed but it is pending" not in srv.output
+
+
+def test_shutdown_gives_up_on_a_background_task_that_ignores_cancellation(start_server):
+    srv = start_server("tests.apps.lifespan_apps:leaves_a_stubborn_task", "--lifespan", "off")
+    assert httpx.get(srv.url).status_code == 200
+    srv.signal(signal.SIGINT)
+    assert srv.wait_exit(timeout=9) == 0  # the 5 s grace, not for ever as under asyncio.run
+    assert "app: stubborn task ignored its cancellation" in srv.output
+    assert "1 background task(s) still running 5 s after shutdown cancelled them" in srv.output
+    assert "exiting without them: stubborn" in srv.output

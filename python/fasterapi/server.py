@@ -30,6 +30,9 @@ logger = logging.getLogger("fasterapi.error")
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_STARTUP_FAILED = 3
+#: Seconds the tasks an app leaves running at exit get to end once cancelled (`asyncio.run` waits
+#: for ever); within `LoopThread.stop`'s wait for the loop thread.
+CANCELLED_TASKS_GRACE = 5.0
 
 
 def new_event_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
@@ -90,14 +93,23 @@ def freeze_startup_heap() -> None:
 def _cancel_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:
     """Cancel the tasks still running on `loop` once the server is done with it (the app's
     background tasks: its requests have ended by then) and run the loop until they have ended, so
-    their cleanup runs; report any that fail on the way out, as `asyncio.run` does."""
+    their cleanup runs; report any that fail on the way out, as `asyncio.run` does. Unlike
+    `asyncio.run`, give up on tasks that ignore their cancellation after `CANCELLED_TASKS_GRACE`."""
     tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
     if not tasks:
         return
     for task in tasks:
         task.cancel()
-    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    for task in tasks:
+    ended, stuck = loop.run_until_complete(asyncio.wait(tasks, timeout=CANCELLED_TASKS_GRACE))
+    if stuck:
+        logger.warning(
+            "%d background task(s) still running %g s after shutdown cancelled them; exiting without "
+            "them: %s",
+            len(stuck),
+            CANCELLED_TASKS_GRACE,
+            ", ".join(sorted(task.get_name() for task in stuck)),
+        )
+    for task in ended:
         if not task.cancelled() and (error := task.exception()) is not None:
             loop.call_exception_handler(
                 {"message": "unhandled exception during shutdown", "exception": error, "task": task}

@@ -114,3 +114,19 @@ async def leaves_work_behind(scope: dict[str, Any], receive: Any, send: Any) -> 
     await numbers.__anext__()
     _left_behind.append(numbers)
     await _respond(scope, send)
+
+
+async def _stubborn_job() -> None:
+    while True:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            print("app: stubborn task ignored its cancellation", flush=True)
+
+
+async def leaves_a_stubborn_task(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Each request starts a background task that swallows every cancellation."""
+    if scope["type"] == "lifespan":
+        return
+    _left_behind.append(asyncio.get_running_loop().create_task(_stubborn_job(), name="stubborn"))
+    await _respond(scope, send)
