@@ -764,13 +764,11 @@ def time_split(
     the medians of as many rounds as the scenarios had runs."""
     if "fastapi-get" not in keys or (servers is not None and "fasterapi" not in servers):
         return None
-    from split import measure_split, median_split
+    from split import measure_split_rounds
 
-    rounds = [
-        measure_split(python, "fastapi-get", args.seconds, args.warmup, ceiling=not args.smoke)
-        for _ in range(args.runs)
-    ]
-    return median_split(rounds)
+    return measure_split_rounds(
+        python, "fastapi-get", args.seconds, args.warmup, args.runs, ceiling=not args.smoke
+    )
 
 
 def fmt_ms(value: float | None) -> str:

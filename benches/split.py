@@ -18,7 +18,7 @@ import json
 import statistics
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from run import SCENARIOS, RunningServer, fastapi_ceiling, run_wrk
@@ -97,15 +97,19 @@ def measure_split(python: str, key: str, seconds: float, warmup: float, ceiling:
     )
 
 
-def median_split(splits: list[Split]) -> Split:
-    """Each figure the median of the rounds' (one round's split is at the mercy of this VM's drift)."""
+def measure_split_rounds(
+    python: str, key: str, seconds: float, warmup: float, rounds: int, ceiling: bool = True
+) -> Split:
+    """`measure_split` `rounds` times; each figure the median of the rounds' (one round's split is
+    at the mercy of this VM's drift)."""
+    splits = [measure_split(python, key, seconds, warmup, ceiling) for _ in range(rounds)]
 
     def median(name: str) -> float | None:
         values = [getattr(split, name) for split in splits if getattr(split, name) is not None]
         return statistics.median(values) if values else None
 
-    fields = ("wall_us", "app_us", "loop_us", "io_us", "ceiling_us")
-    return Split(scenario=splits[0].scenario, **{name: median(name) for name in fields})
+    figures = [field.name for field in fields(Split) if field.name != "scenario"]
+    return Split(scenario=key, **{name: median(name) for name in figures})
 
 
 def main() -> int:
@@ -117,9 +121,7 @@ def main() -> int:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--rounds", type=int, default=1, help="measure this many times; print the medians")
     args = parser.parse_args()
-    split = median_split(
-        [measure_split(args.python, args.scenario, args.seconds, args.warmup) for _ in range(args.rounds)]
-    )
+    split = measure_split_rounds(args.python, args.scenario, args.seconds, args.warmup, args.rounds)
     print(f"{split.scenario}, microseconds per request: {split}")
     print(json.dumps(asdict(split)))
     return 0

@@ -106,9 +106,8 @@ async def _numbers() -> Any:
 
 async def leaves_work_behind(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Each request starts a background task and an async generator and leaves both running: at
-    shutdown the server should end them as `asyncio.run` (so uvicorn) does, running their cleanup."""
-    if scope["type"] == "lifespan":
-        return
+    shutdown the server should end them as `asyncio.run` (so uvicorn) does, running their cleanup.
+    Served with `--lifespan off`."""
     _left_behind.append(asyncio.get_running_loop().create_task(_background_job()))
     numbers = _numbers()
     await numbers.__anext__()
@@ -125,8 +124,7 @@ async def _stubborn_job() -> None:
 
 
 async def leaves_a_stubborn_task(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Each request starts a background task that swallows every cancellation."""
-    if scope["type"] == "lifespan":
-        return
+    """Each request starts a background task that swallows every cancellation. Served with
+    `--lifespan off`."""
     _left_behind.append(asyncio.get_running_loop().create_task(_stubborn_job(), name="stubborn"))
     await _respond(scope, send)
