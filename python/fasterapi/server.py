@@ -21,6 +21,7 @@ from fasterapi import _fasterapi
 from fasterapi.dispatch import run_http
 from fasterapi.lifespan import Lifespan
 from fasterapi.logging import access_log_stream
+from fasterapi.loops import new_event_loop
 
 if TYPE_CHECKING:
     from fasterapi.config import Config
@@ -33,14 +34,6 @@ EXIT_STARTUP_FAILED = 3
 #: Seconds the tasks an app leaves running at exit get to end once cancelled (`asyncio.run` waits
 #: for ever); within `LoopThread.stop`'s wait for the loop thread.
 CANCELLED_TASKS_GRACE = 5.0
-
-
-def new_event_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
-    if use_uvloop:
-        import uvloop
-
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 class TaskStart(NamedTuple):

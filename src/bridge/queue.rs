@@ -10,17 +10,19 @@
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
+
+use crate::event_fd::EventFd;
 
 /// A mailbox of `T`s for a loop thread, woken through a file descriptor the loop watches.
 pub struct LoopQueue<T> {
     jobs: Mutex<Vec<T>>,
     /// True while a wake-up is written to the eventfd and not yet consumed by `take_batch`.
     wake_pending: AtomicBool,
-    event_fd: OwnedFd,
+    event_fd: EventFd,
     signaller: Mutex<Signaller>,
 }
 
@@ -38,24 +40,17 @@ struct Signaller {
 impl<T> LoopQueue<T> {
     /// Create an empty queue with its non-blocking eventfd.
     pub fn new() -> io::Result<Self> {
-        // SAFETY: eventfd takes no pointers; a negative return is an error we check.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-        let event_fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Self {
             jobs: Mutex::new(Vec::with_capacity(64)),
             wake_pending: AtomicBool::new(false),
-            event_fd,
+            event_fd: EventFd::new()?,
             signaller: Mutex::new(Signaller::default()),
         })
     }
 
     /// The descriptor the loop must watch for readability (`loop.add_reader`).
     pub fn fileno(&self) -> RawFd {
-        self.event_fd.as_raw_fd()
+        self.event_fd.fd()
     }
 
     /// Queue one job; wake the loop only if no wake-up is already pending.
@@ -110,22 +105,13 @@ impl<T> LoopQueue<T> {
     /// job is taken here and leave the flag set with no wake-up written: the next push would then
     /// never wake the loop.)
     pub fn take_batch(&self, into: &mut VecDeque<T>) {
-        let mut counter = 0u64;
-        // SAFETY: reading 8 bytes into a u64 from our own non-blocking eventfd; EAGAIN is fine.
-        unsafe {
-            libc::read(self.fileno(), (&mut counter as *mut u64).cast(), 8);
-        }
+        self.event_fd.reset();
         self.wake_pending.store(false, Ordering::SeqCst);
         into.extend(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).drain(..));
     }
 
     fn signal(&self) {
-        let one = 1u64;
-        // SAFETY: writing 8 bytes from a live u64 to our own eventfd; it cannot overflow in practice
-        // because the loop reads (resets) it at every batch.
-        unsafe {
-            libc::write(self.fileno(), (&one as *const u64).cast(), 8);
-        }
+        self.event_fd.notify();
     }
 }
 
