@@ -56,3 +56,23 @@ def test_bad_calls_raise_what_asyncio_raises(start_server):
     srv = start_server(APP)
     refusals = httpx.get(f"{srv.url}/refusals").json()
     assert refusals == ["RuntimeError", "ValueError", "TypeError", "ValueError"]
+
+
+@pytest.mark.parametrize(("exit_code", "status"), [(None, 0), ("4", 4)])
+def test_an_import_time_handler_runs_after_shutdown_as_under_uvicorn(start_server, exit_code, status):
+    env = {"APP_EXIT_CODE": exit_code} if exit_code else None
+    srv = start_server("tests.apps.import_signal_app:app", env=env)
+    assert httpx.get(srv.url).status_code == 200
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit() == status
+    lines = srv.output.splitlines()
+    finished = next(i for i, line in enumerate(lines) if "Finished server process" in line)
+    assert lines[finished + 1 :] == ["app: import-time handler ran for SIGTERM"], srv.output
+
+
+def test_a_signal_during_lifespan_startup_stops_the_server_once_started(start_server):
+    srv = start_server("tests.apps.lifespan_apps:slow_startup", ready=False)
+    srv.wait_for_line("slow startup begins")
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit() == 0
+    assert "Shutting down" in srv.output

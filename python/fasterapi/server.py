@@ -217,12 +217,11 @@ class Server:
         if not self.config.loaded:
             self.config.load()  # may exit with status 3, before any thread exists
         main = LoopThread(self.config.use_uvloop, 0)
-        previous = _quiet_python_signal_handlers()
-        try:
-            return asyncio.run_coroutine_threadsafe(self.serve(), main.loop).result()
-        finally:
-            _restore_signal_handlers(previous)
-            main.stop()
+        with CapturedSignals(self.shutdown):
+            try:
+                return asyncio.run_coroutine_threadsafe(self.serve(), main.loop).result()
+            finally:
+                main.stop()
 
     async def serve(self) -> int:
         """Serve on the running event loop (plus `--loops - 1` loops of its own); returns the exit
@@ -238,12 +237,13 @@ class Server:
         slots += [AppLoopSlot(config, thread.loop) for thread in extra]
         if self.on_loops is not None:
             self.on_loops([slot.loop for slot in slots])
-        try:
-            return await self._serve_slots(slots)
-        finally:
-            for thread in extra:
-                thread.stop()
-            logger.info("Finished server process [%d]", pid)
+        with CapturedSignals(self.shutdown):  # only where this loop is the main thread's
+            try:
+                return await self._serve_slots(slots)
+            finally:
+                for thread in extra:
+                    thread.stop()
+                logger.info("Finished server process [%d]", pid)
 
     async def _serve_slots(self, slots: list[AppLoopSlot]) -> int:
         config = self.config
@@ -335,14 +335,12 @@ class Server:
                 running = sum(slot.running() for slot in slots)
                 logger.error("Cancel %d running task(s), timeout graceful shutdown exceeded", running)
 
-        previous = _quiet_python_signal_handlers()
         try:
             await loop.run_in_executor(None, core.serve, on_event)
         except OSError as exc:
             logger.error("%s", exc.strerror or exc)
             return EXIT_ERROR
         finally:
-            _restore_signal_handlers(previous)
             self._core = None
             if not self._timed_out and any(slot.running() for slot in slots):
                 logger.info("Waiting for background tasks to complete. (CTRL+C to force quit)")
@@ -357,17 +355,36 @@ async def _wait_for_tasks(app_loop: Any, timeout: float | None) -> None:
         await asyncio.sleep(0.02)
 
 
-def _quiet_python_signal_handlers() -> dict[int, Any]:
-    """The Rust core handles SIGINT/SIGTERM and chains to the previous handlers; make Python's
-    no-ops so no KeyboardInterrupt surfaces after a graceful shutdown."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, lambda *_: None)
-    return previous
+class CapturedSignals:
+    """While serving, Python's SIGINT and SIGTERM handlers note the signal and call `stop`: that
+    stops a server still starting up (once it serves, the Rust core catches both itself, chaining
+    to Python's handler, and shuts down gracefully), and no KeyboardInterrupt surfaces. On the way
+    out the previous handlers are put back and, as uvicorn does, each signal that arrived is raised
+    again (the last first) if the previous handler is one of the app's own, installed at import,
+    say, so that it still runs once the server has finished. Python's defaults are not raised
+    again: the exit status stays 0. Does nothing off the main thread."""
 
+    HANDLED = (signal.SIGINT, signal.SIGTERM)
 
-def _restore_signal_handlers(previous: dict[int, Any]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
+    def __init__(self, stop: Callable[[], None]) -> None:
+        self.stop = stop
+        self.previous: dict[int, Any] = {}
+        self.captured: list[int] = []
+
+    def __enter__(self) -> CapturedSignals:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {sig: signal.signal(sig, self._note) for sig in self.HANDLED}
+        return self
+
+    def _note(self, sig: int, frame: object) -> None:
+        if sig not in self.captured:
+            self.captured.append(sig)
+        self.stop()
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        for sig in reversed(self.captured):
+            handler = self.previous[sig]
+            if callable(handler) and handler is not signal.default_int_handler:
+                signal.raise_signal(sig)

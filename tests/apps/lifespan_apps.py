@@ -128,3 +128,16 @@ async def leaves_a_stubborn_task(scope: dict[str, Any], receive: Any, send: Any)
     `--lifespan off`."""
     _left_behind.append(asyncio.get_running_loop().create_task(_stubborn_job(), name="stubborn"))
     await _respond(scope, send)
+
+
+async def slow_startup(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A startup that takes a second, for a signal to arrive meanwhile."""
+    if scope["type"] == "lifespan":
+        assert (await receive())["type"] == "lifespan.startup"
+        print("app: slow startup begins", flush=True)
+        await asyncio.sleep(1)
+        await send({"type": "lifespan.startup.complete"})
+        assert (await receive())["type"] == "lifespan.shutdown"
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await _respond(scope, send)
