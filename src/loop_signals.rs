@@ -104,19 +104,22 @@ impl LoopSignals {
 
     /// Stop catching every signal (the loop is closing).
     fn close(&self) -> PyResult<()> {
+        Ok(self.forget_all()?)
+    }
+}
+
+impl LoopSignals {
+    /// Forget every watched signal, even past a failure; the first failure.
+    fn forget_all(&self) -> io::Result<()> {
         let watched: Vec<_> = lock(&self.watched).drain().collect();
-        for (sig, id) in watched {
-            forget(sig, id)?;
-        }
-        Ok(())
+        let results: Vec<_> = watched.into_iter().map(|(sig, id)| forget(sig, id)).collect();
+        results.into_iter().collect()
     }
 }
 
 impl Drop for LoopSignals {
     fn drop(&mut self) {
-        for (sig, id) in lock(&self.watched).drain() {
-            let _ = forget(sig, id);
-        }
+        let _ = self.forget_all();
     }
 }
 
