@@ -43,7 +43,7 @@ def test_lifespan_startup_and_shutdown_run_in_order(start_server):
 
 def test_a_task_factory_installed_at_startup_makes_the_request_tasks(start_server):
     srv = start_server("tests.apps.task_factory_app:app")
-    assert httpx.get(srv.url).text == "FactoryTask"
+    assert httpx.get(srv.url).text == "FactoryTask imported"
 
 
 def test_each_request_runs_in_its_own_named_task(start_server):

@@ -3,6 +3,7 @@ modes, default headers, environment variables, log configs and the Python API.""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -229,12 +230,87 @@ def test_uvicorn_http_names_mean_http1(start_server):
     assert httpx.get(srv.url).status_code == 200
 
 
+def test_uvicorn_zttp_means_http1_and_with_http2_both(start_server):
+    srv = start_server(SCOPE_APP, "--http", "zttp")
+    assert httpx.get(srv.url).status_code == 200
+    with pytest.raises(httpx.HTTPError), httpx.Client(http1=False, http2=True) as client:
+        client.get(srv.url)
+    srv = start_server(SCOPE_APP, "--http", "zttp", "--http2")  # uvicorn's way to turn HTTP/2 on
+    assert httpx.get(srv.url).http_version == "HTTP/1.1"
+    with httpx.Client(http1=False, http2=True) as client:
+        assert client.get(srv.url).http_version == "HTTP/2"
+
+
 def test_http_h2_only(start_server):
     srv = start_server(SCOPE_APP, "--http", "h2")
     with httpx.Client(http1=False, http2=True) as client:
         assert client.get(srv.url).http_version == "HTTP/2"
     with pytest.raises(httpx.HTTPError):
         httpx.get(srv.url)
+
+
+# ---- event loops and contexts -----------------------------------------------------------------
+
+CONTEXT_APP = "tests.apps.context_apps:app"
+
+
+def test_loop_factory_import_string(start_server):
+    srv = start_server(CONTEXT_APP, "--loop", "tests.apps.context_apps:new_loop", "--loops", "2")
+    loops = {httpx.get(srv.url).json()["loop"] for _ in range(8)}
+    assert loops == {"tests.apps.context_apps.MarkedLoop"}
+
+
+def test_loop_none_is_the_asyncio_policys(start_server):
+    srv = start_server(CONTEXT_APP, "--loop", "none")
+    assert httpx.get(srv.url).json()["loop"] == "asyncio.unix_events._UnixSelectorEventLoop"
+
+
+def test_loop_factory_that_cannot_be_imported_exits_3(start_server):
+    srv = start_server(CONTEXT_APP, "--loop", "tests.apps.context_apps:missing", ready=False)
+    assert srv.wait_exit() == 3
+    assert any("Error loading custom loop setup function." in line for line in srv.lines)
+
+
+@pytest.mark.parametrize(
+    ("loop", "message"),
+    [
+        ("fastest", "--loop must be one of auto, asyncio, uvloop, zuvloop, none or a loop factory"),
+        pytest.param(
+            "zuvloop",
+            "--loop zuvloop needs the zuvloop package: pip install zuvloop",
+            marks=pytest.mark.skipif(bool(importlib.util.find_spec("zuvloop")), reason="zuvloop installed"),
+        ),
+    ],
+)
+def test_bad_loop_is_a_usage_error(loop, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "fasterapi", CONTEXT_APP, "--loop", loop],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_requests_copy_the_servers_context_as_under_uvicorn(start_server):
+    srv = start_server(CONTEXT_APP)
+    for _ in range(3):  # the lifespan's and an earlier request's variables stay their own
+        assert httpx.get(srv.url).json()["context"] == {"imported": "at import"}
+
+
+@pytest.mark.parametrize("http", ["h1", "h2"])
+def test_reset_contextvars_gives_each_request_an_empty_context(start_server, http):
+    srv = start_server(CONTEXT_APP, "--reset-contextvars", "--http", http)
+    with httpx.Client(http1=http == "h1", http2=http == "h2") as client:
+        for _ in range(3):
+            assert client.get(srv.url).json()["context"] == {}
+
+
+def test_reset_contextvars_with_a_task_factory(start_server):
+    srv = start_server("tests.apps.task_factory_app:app", "--reset-contextvars")
+    assert httpx.get(srv.url).text == "FactoryTask -"  # the factory was handed the new context
 
 
 # ---- headers, environment, logging ------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -85,6 +86,7 @@ class Server:
         start_task: Callable[..., Any],
         task_options: dict[str, Any] | None = None,
         number_tasks: bool = False,
+        task_context: Callable[[], contextvars.Context] | None = None,
         state: dict[str, Any] | None = None,
         access_log: Callable[..., None] | None = None,
         access_stream: Any = None,

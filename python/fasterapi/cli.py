@@ -96,13 +96,27 @@ def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
     help="Number of worker processes. Defaults to the $WEB_CONCURRENCY environment variable if "
     "available, or 1. Not valid with --reload.",
 )
-@option("--loop", type=click.Choice(LOOP_CHOICES), default="auto", show_default=True, help="Event loop.")
+@option(
+    "--loop",
+    default="auto",
+    metavar=f"[{'|'.join(LOOP_CHOICES)}|MODULE:FACTORY]",
+    show_default=True,
+    help="Event loop: auto (uvloop if installed, else asyncio), none (the asyncio policy's), or a "
+    "loop factory as an import string.",
+)
 @option(
     "--http",
     type=click.Choice(HTTP_CHOICES),
     default="auto",
     show_default=True,
-    help="HTTP versions: auto (HTTP/1.1 and h2c), h1, h2. uvicorn's h11 and httptools mean h1.",
+    help="HTTP versions: auto (HTTP/1.1 and h2c), h1, h2. uvicorn's h11, httptools and zttp mean h1.",
+)
+@option(
+    "--http2",
+    is_flag=True,
+    default=False,
+    help="Serve HTTP/2 beside HTTP/1.1 even with --http h11, httptools or zttp (as uvicorn's --http "
+    "zttp --http2); --http auto always does.",
 )
 @option(
     "--ws",
@@ -288,6 +302,13 @@ def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
     type=int,
     default=None,
     help="Maximum size of an HTTP/1.1 request head in bytes.",
+)
+@option(
+    "--reset-contextvars",
+    is_flag=True,
+    default=False,
+    help="Run each ASGI request in a fresh contextvars.Context. Hides context set at import or in "
+    "the lifespan.",
 )
 @option(
     "--factory",

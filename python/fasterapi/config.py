@@ -17,6 +17,7 @@ import logging.config
 import os
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,17 @@ from fasterapi.asgi2 import ASGI2Middleware
 from fasterapi.envfile import load_env_file
 from fasterapi.importer import ImportFromStringError, import_from_string
 from fasterapi.logging import LOG_LEVELS, LOGGING_CONFIG, TRACE_LOG_LEVEL, adopt_uvicorn_names
+from fasterapi.loops import loop_factory
 
 logger = logging.getLogger("fasterapi.error")
 
 LIFESPAN_MODES = ("auto", "on", "off")
-LOOP_CHOICES = ("auto", "asyncio", "uvloop")
+#: Besides these, `--loop` takes a loop factory as "module:attribute", as uvicorn's does.
+LOOP_CHOICES = ("auto", "asyncio", "uvloop", "zuvloop", "none")
 INTERFACES = ("auto", "asgi3", "asgi2")
-HTTP_CHOICES = ("auto", "h1", "h2", "h11", "httptools")
+HTTP_CHOICES = ("auto", "h1", "h2", "h11", "httptools", "zttp")
+#: uvicorn's HTTP/1.1 implementations: all mean our HTTP/1.1-only mode, `h1`.
+UVICORN_HTTP1 = ("h11", "httptools", "zttp")
 WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio", "wsproto")
 SSL_CERT_REQS = (0, 1, 2)
 #: `ssl.PROTOCOL_TLS_SERVER` (uvicorn's default), `ssl.PROTOCOL_TLS`, `ssl.PROTOCOL_TLSv1_2`.
@@ -95,6 +100,7 @@ class Config:
         fd: int | None = None,
         loop: str = "auto",
         http: str = "auto",
+        http2: bool = False,
         ws: str = "auto",
         ws_max_size: int = 16 * 1024 * 1024,
         ws_max_queue: int = 32,
@@ -142,6 +148,7 @@ class Config:
         headers: list[tuple[str, str]] | list[str] | None = None,
         app_dir: str | None = ".",
         factory: bool = False,
+        reset_contextvars: bool = False,
         h11_max_incomplete_event_size: int | None = None,
         threads: int = 1,
         loops: int = 1,
@@ -164,12 +171,21 @@ class Config:
             raise ValueError("--uds and --fd cannot be used together")
         self.uds = str(uds) if uds is not None else None
         self.fd = _integer("--fd", fd, allow_none=True)
-        self.loop = _choice("--loop", loop, LOOP_CHOICES)
-        if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
-            raise ValueError("--loop uvloop needs the uvloop package: pip install uvloop")
+        if not isinstance(loop, str) or loop not in LOOP_CHOICES and ":" not in loop:
+            raise ValueError(
+                f"--loop must be one of {', '.join(LOOP_CHOICES)} or a loop factory as "
+                f'"module:attribute", got {loop!r}'
+            )
+        self.loop = loop
+        for package in ("uvloop", "zuvloop"):
+            if loop == package and importlib.util.find_spec(package) is None:
+                raise ValueError(f"--loop {package} needs the {package} package: pip install {package}")
+        #: What makes the app loops; `load()` resolves it.
+        self.loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
         _choice("--http", http, HTTP_CHOICES)
-        # uvicorn's HTTP/1.1 implementations map to our HTTP/1.1-only mode.
-        self.http = "h1" if http in ("h11", "httptools") else http
+        self.http = "h1" if http in UVICORN_HTTP1 else http
+        if http2 and self.http == "h1":  # uvicorn's `--http zttp --http2`: both versions
+            self.http = "auto"
         _choice("--ws", ws, WS_CHOICES)
         # uvicorn's WebSocket libraries all mean our native implementation; `none` turns it off.
         self.ws = "none" if ws == "none" else "auto"
@@ -248,6 +264,7 @@ class Config:
         self.headers = [self._header(h) for h in (headers or [])]
         self.app_dir = app_dir
         self.factory = factory
+        self.reset_contextvars = bool(reset_contextvars)
         self.h11_max_incomplete_event_size = _integer(
             "--h11-max-incomplete-event-size", h11_max_incomplete_event_size, minimum=8192, allow_none=True
         )
@@ -289,12 +306,6 @@ class Config:
         if not name.strip() or any(c in f"{name}{value}" for c in "\r\n\0"):
             raise ValueError(f"--header has an invalid name or value: {header!r}")
         return name.strip(), value.strip()
-
-    @property
-    def use_uvloop(self) -> bool:
-        if self.loop == "auto":
-            return importlib.util.find_spec("uvloop") is not None
-        return self.loop == "uvloop"
 
     @property
     def is_ssl(self) -> bool:
@@ -379,6 +390,11 @@ class Config:
         self.tls = self.load_tls()
         if self.app_dir is not None:
             sys.path.insert(0, os.path.abspath(self.app_dir))
+        try:
+            self.loop_factory = loop_factory(self.loop)
+        except ImportFromStringError as exc:
+            logger.error("Error loading custom loop setup function. %s", exc)
+            sys.exit(EXIT_STARTUP_FAILURE)
         try:
             app = import_from_string(self.app)
         except ImportFromStringError as exc:

@@ -1,5 +1,6 @@
-"""The event loops apps run on: uvloop's or asyncio's, with an `add_signal_handler` that works on
-the loop's own thread.
+"""The event loops apps run on (`--loop`): uvloop's or asyncio's, with an `add_signal_handler`
+that works on the loop's own thread; or, as under uvicorn, zuvloop's, the asyncio policy's
+(`none`) or one a "module:attribute" factory makes, each as it comes.
 
 The app loops run on threads of their own, and Python catches signals for the main thread only
 (`signal.set_wakeup_fd`, which asyncio's and uvloop's `add_signal_handler` rely on, raises
@@ -13,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import importlib.util
 import inspect
 import signal
 from collections.abc import Callable
 from typing import Any
 
 from fasterapi import _fasterapi
+from fasterapi.importer import ImportFromStringError, import_from_string
 
 
 class RelayedSignals:
@@ -77,9 +80,25 @@ class AsyncioLoop(RelayedSignals, asyncio.SelectorEventLoop):
     """asyncio's own event loop, its signal handlers working off the main thread."""
 
 
-def new_event_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
-    """A new loop for an app: uvloop's when asked for, else asyncio's."""
-    return _uvloop_class()() if use_uvloop else AsyncioLoop()
+def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes the app loops for `--loop` (one of `LOOP_CHOICES` or "module:attribute"): uvloop's
+    loop (`auto` when uvloop is installed) or asyncio's, both relaying signals; the others as
+    they are, so their `add_signal_handler` works off the main thread only if they make it.
+    Raises ImportFromStringError for a factory that cannot be imported."""
+    if loop == "uvloop" or loop == "auto" and importlib.util.find_spec("uvloop") is not None:
+        return _uvloop_class()
+    if loop in ("auto", "asyncio"):
+        return AsyncioLoop
+    if loop == "none":
+        return asyncio.new_event_loop
+    if loop == "zuvloop":
+        import zuvloop  # type: ignore[import-not-found]
+
+        return zuvloop.new_event_loop  # type: ignore[no-any-return]
+    factory = import_from_string(loop)
+    if not callable(factory):
+        raise ImportFromStringError(f'Loop factory "{loop}" is not callable.')
+    return factory  # type: ignore[no-any-return]
 
 
 @functools.cache

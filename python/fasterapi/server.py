@@ -8,6 +8,7 @@ when available); `await serve()` uses the caller's running loop, as uvicorn's do
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 import os
@@ -21,7 +22,6 @@ from fasterapi import _fasterapi
 from fasterapi.dispatch import run_http
 from fasterapi.lifespan import Lifespan
 from fasterapi.logging import access_log_stream
-from fasterapi.loops import new_event_loop
 
 if TYPE_CHECKING:
     from fasterapi.config import Config
@@ -38,25 +38,29 @@ CANCELLED_TASKS_GRACE = 5.0
 
 class TaskStart(NamedTuple):
     """How each request's task starts: `factory(coro, **options)`, named `Task-<n>` by the server
-    when `numbered`."""
+    when `numbered`, in the context `context()` makes when given."""
 
     factory: Callable[..., Any]
     options: dict[str, Any] | None
     numbered: bool
+    context: Callable[[], contextvars.Context] | None = None
 
 
-def task_start(loop: asyncio.AbstractEventLoop) -> TaskStart:
+def task_start(loop: asyncio.AbstractEventLoop, reset_contextvars: bool = False) -> TaskStart:
     """How each request's task starts. An app that installed a task factory (in its lifespan
     startup, say) gets it, as with `loop.create_task`. Otherwise the Task is made directly:
     eagerly where Python supports it (3.12+), so a request whose app never waits completes
     inside the drain that received it; on 3.11 without the event loop's `create_task` wrapper,
     and with a name the server makes (3.11's Task formats its `Task-<n>` with a printf-style call
-    that costs more than the rest of its setup; 3.12 formats it only when asked)."""
+    that costs more than the rest of its setup; 3.12 formats it only when asked).
+    `reset_contextvars` (uvicorn's `--reset-contextvars`) runs each in a new, empty context
+    instead of a copy of the loop's."""
+    context = contextvars.Context if reset_contextvars else None
     if loop.get_task_factory() is not None:
-        return TaskStart(loop.create_task, None, False)
+        return TaskStart(loop.create_task, {} if reset_contextvars else None, False, context)
     if sys.version_info >= (3, 12):
-        return TaskStart(asyncio.Task, {"loop": loop, "eager_start": True}, False)
-    return TaskStart(asyncio.Task, {"loop": loop}, True)
+        return TaskStart(asyncio.Task, {"loop": loop, "eager_start": True}, False, context)
+    return TaskStart(asyncio.Task, {"loop": loop}, True, context)
 
 
 def serve_config(config: Config) -> int:
@@ -119,8 +123,10 @@ class LoopThread:
     new thread to the request's own task instead, ending it with the request.
     """
 
-    def __init__(self, use_uvloop: bool, index: int) -> None:
-        self.loop = new_event_loop(use_uvloop)
+    def __init__(self, new_loop: Callable[[], asyncio.AbstractEventLoop], index: int) -> None:
+        self.loop = new_loop()
+        if not isinstance(self.loop, asyncio.AbstractEventLoop):
+            raise TypeError(f"the loop factory returned {self.loop!r}, not an event loop")
         self._stopped = self.loop.create_future()
         self._thread = threading.Thread(target=self._run, name=f"fasterapi-loop-{index}", daemon=True)
         self._thread.start()
@@ -167,7 +173,7 @@ class AppLoopSlot:
             self.loop,
             config.loaded_app,
             run_http,
-            *task_start(self.loop),
+            *task_start(self.loop, config.reset_contextvars),
             state=self.lifespan.state,
             access_log=access_log,
             access_stream=access_stream,
@@ -216,12 +222,31 @@ class Server:
         self.config.configure_logging()
         if not self.config.loaded:
             self.config.load()  # may exit with status 3, before any thread exists
-        main = LoopThread(self.config.use_uvloop, 0)
+        threads = self._loop_threads(range(1))
+        if threads is None:
+            return EXIT_STARTUP_FAILED
+        main = threads[0]
         with CapturedSignals(self.shutdown):
             try:
                 return asyncio.run_coroutine_threadsafe(self.serve(), main.loop).result()
             finally:
                 main.stop()
+
+    def _loop_threads(self, indexes: range) -> list[LoopThread] | None:
+        """New app loops on threads of their own, made by `--loop`'s factory; None, the error
+        logged, if it fails."""
+        factory = self.config.loop_factory
+        assert factory is not None, "Config.load() resolves --loop"
+        threads: list[LoopThread] = []
+        try:
+            for index in indexes:
+                threads.append(LoopThread(factory, index))
+        except Exception:  # noqa: BLE001 - a custom factory's own failure
+            logger.exception("Error creating an event loop (--loop %s):", self.config.loop)
+            for thread in threads:
+                thread.stop()
+            return None
+        return threads
 
     async def serve(self) -> int:
         """Serve on the running event loop (plus `--loops - 1` loops of its own); returns the exit
@@ -232,7 +257,9 @@ class Server:
             config.load()
         pid = os.getpid()
         logger.info("Started server process [%d]", pid)
-        extra = [LoopThread(config.use_uvloop, index) for index in range(1, config.loops)]
+        extra = self._loop_threads(range(1, config.loops))
+        if extra is None:
+            return EXIT_STARTUP_FAILED
         slots = [AppLoopSlot(config, asyncio.get_running_loop())]
         slots += [AppLoopSlot(config, thread.loop) for thread in extra]
         if self.on_loops is not None:

@@ -1,5 +1,6 @@
 //! TaskStarter: how an app loop turns a request's coroutine into an asyncio task (`Task` with
-//! the right options for this Python, or the app's task factory).
+//! the right options for this Python, or the app's task factory), each in a fresh context when
+//! asked (`--reset-contextvars`).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,13 +17,21 @@ pub struct TaskStarter {
     /// Name each task `Task-<n>` (set in `options`): on Python 3.11, `Task` formats that name
     /// itself with a printf-style call that costs more than the rest of its setup.
     numbered: bool,
+    /// Makes each task's `context` (set in `options`): `contextvars.Context`, so no request sees
+    /// context variables set at import time or by an earlier request's leak.
+    new_context: Option<Py<PyAny>>,
     started: AtomicU64,
 }
 
 impl TaskStarter {
-    /// `numbered` needs `options`; without them it is ignored.
-    pub fn new(start: Py<PyAny>, options: Option<Py<PyDict>>, numbered: bool) -> Self {
-        Self { start, options, numbered, started: AtomicU64::new(0) }
+    /// `numbered` and `new_context` need `options`; without them they are ignored.
+    pub fn new(
+        start: Py<PyAny>,
+        options: Option<Py<PyDict>>,
+        numbered: bool,
+        new_context: Option<Py<PyAny>>,
+    ) -> Self {
+        Self { start, options, numbered, new_context, started: AtomicU64::new(0) }
     }
 
     /// Start `coro` as a task on the loop; the task.
@@ -41,6 +50,9 @@ impl TaskStarter {
             };
             let name = std::str::from_utf8(&name[..len]).expect("ASCII");
             options.set_item(intern!(py, "name"), PyString::new(py, name))?;
+        }
+        if let Some(new_context) = &self.new_context {
+            options.set_item(intern!(py, "context"), new_context.bind(py).call0()?)?;
         }
         self.start.bind(py).call((coro,), Some(options))
     }

@@ -155,10 +155,10 @@ impl Server {
     /// `loop.add_reader(app_loop.fileno(), app_loop.drain)`. Access lines go to `access_log`
     /// (`logger.info`) or, batched and formatted in Rust, to `access_stream` (a text stream).
     /// Each request's task is `start_task(coro, **task_options)`, named `Task-<n>` by the server
-    /// with `number_tasks`.
+    /// with `number_tasks`, and run in the context `task_context()` makes, if given.
     #[pyo3(signature = (
-        event_loop, app, dispatch, start_task, task_options = None, number_tasks = false, state = None,
-        access_log = None, access_stream = None,
+        event_loop, app, dispatch, start_task, task_options = None, number_tasks = false,
+        task_context = None, state = None, access_log = None, access_stream = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn add_loop(
@@ -170,6 +170,7 @@ impl Server {
         start_task: Py<PyAny>,
         task_options: Option<Py<PyDict>>,
         number_tasks: bool,
+        task_context: Option<Py<PyAny>>,
         state: Option<Py<PyDict>>,
         access_log: Option<Py<PyAny>>,
         access_stream: Option<Py<PyAny>>,
@@ -187,7 +188,7 @@ impl Server {
             event_loop,
             app,
             dispatch,
-            TaskStarter::new(start_task, task_options, number_tasks),
+            TaskStarter::new(start_task, task_options, number_tasks, task_context),
             state,
             &self.config.root_path,
             access_log,

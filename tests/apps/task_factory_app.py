@@ -1,10 +1,14 @@
 """An app whose lifespan startup installs a task factory; each request says whether its own task
-came from that factory."""
+came from that factory, and whether it sees a context variable set at import."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
+
+IMPORTED = contextvars.ContextVar("imported")
+IMPORTED.set("imported")
 
 
 class FactoryTask(asyncio.Task):
@@ -25,6 +29,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             else:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    body = type(asyncio.current_task()).__name__.encode()
+    body = f"{type(asyncio.current_task()).__name__} {IMPORTED.get('-')}".encode()
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": body})
