@@ -180,8 +180,8 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         "- HTTP/1.1: `wrk -t1 -cN -dDs --latency` (POST bodies from a Lua script). h2c: "
         "`h2load -t1 -c16 -m16 -D D`, p50 and p99 from its per-request log (`--log-file`). HTTP/2 over "
         "TLS: the same h2load on `https://`, h2 negotiated by "
-        "ALPN (checked), a self-signed P-256 certificate made with openssl; uvicorn has no HTTP/2 and "
-        "sits it out.",
+        "ALPN (checked), a self-signed P-256 certificate made with openssl. uvicorn serves HTTP/1.1 "
+        "with httptools and HTTP/2 (since 0.55) with zttp: `--http zttp --http2`.",
         "- `hyper` is a pure-Rust hyper hello world on one thread (`benches/hyper_hello`): the ceiling no "
         "ASGI server can pass. The FastAPI ceiling is the app called in a loop without a server "
         "(`benches/ceiling.py`), measured in each run right beside fasterapi (after it in one run, "

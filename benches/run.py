@@ -76,7 +76,7 @@ SCENARIOS = [
         "/",
         16,
         tool="h2load",
-        servers=("fasterapi", "granian", "hypercorn", "hyper"),
+        servers=("fasterapi", "granian", "uvicorn", "hypercorn", "hyper"),
     ),
     Scenario(
         "hello-h2-tls",
@@ -85,7 +85,7 @@ SCENARIOS = [
         "/",
         16,
         tool="h2load",
-        servers=("fasterapi", "granian", "hypercorn"),  # uvicorn has no HTTP/2
+        servers=("fasterapi", "granian", "uvicorn", "hypercorn"),
         tls=True,
     ),
     Scenario(
@@ -187,9 +187,12 @@ class ScenarioReport:
 # ---- servers ------------------------------------------------------------------------------------
 
 
-def server_command(name: str, python: str, app: str, port: int, workers: int, tls: bool = False) -> list[str]:
-    """The command line that starts server `name`; with `tls`, on the benchmark certificate."""
-    command = _plain_command(name, python, app, port, workers)
+def server_command(
+    name: str, python: str, app: str, port: int, workers: int, tls: bool = False, http2: bool = False
+) -> list[str]:
+    """The command line that starts server `name`; with `tls`, on the benchmark certificate; with
+    `http2`, one that serves HTTP/2 (uvicorn only does on its zttp protocol)."""
+    command = _plain_command(name, python, app, port, workers, http2)
     if not tls:
         return command
     cert, key = bench_certificate()
@@ -197,6 +200,7 @@ def server_command(name: str, python: str, app: str, port: int, workers: int, tl
         "fasterapi": ["--ssl-certfile", cert, "--ssl-keyfile", key],
         "granian": ["--ssl-certificate", cert, "--ssl-keyfile", key],
         "hypercorn": ["--certfile", cert, "--keyfile", key],
+        "uvicorn": ["--ssl-certfile", cert, "--ssl-keyfile", key],
     }[name]
     # Options go before the app argument for granian, which takes it last.
     return command[:-1] + flags + command[-1:] if name == "granian" else command + flags
@@ -219,7 +223,7 @@ def bench_certificate() -> tuple[str, str]:
     return str(cert), str(key)
 
 
-def _plain_command(name: str, python: str, app: str, port: int, workers: int) -> list[str]:
+def _plain_command(name: str, python: str, app: str, port: int, workers: int, http2: bool) -> list[str]:
     target = app
     if name == "fasterapi":
         return [
@@ -247,8 +251,7 @@ def _plain_command(name: str, python: str, app: str, port: int, workers: int) ->
             str(workers),
             "--loop",
             "uvloop",
-            "--http",
-            "httptools",
+            *(["--http", "zttp", "--http2"] if http2 else ["--http", "httptools"]),
             "--no-access-log",
             "--log-level",
             "warning",
@@ -340,7 +343,9 @@ def peak_rss_mib(pid: int) -> float | None:
 class RunningServer:
     def __init__(self, name: str, python: str, scenario: Scenario, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        command = server_command(name, python, scenario.app, self.port, scenario.workers, scenario.tls)
+        command = server_command(
+            name, python, scenario.app, self.port, scenario.workers, scenario.tls, scenario.tool == "h2load"
+        )
         pin = [] if scenario.workers > 1 else ["taskset", "-c", SERVER_CPUS]
         env = {**os.environ, "PYTHONPATH": str(BENCHES), **(env or {})}
         self.proc = subprocess.Popen(
@@ -567,6 +572,7 @@ def ensure_venv(venv: Path) -> str:
         [
             *pip,
             "uvicorn[standard]",
+            "zttp",  # uvicorn's HTTP/2 (`--http zttp --http2`)
             "granian[uvloop]",
             "hypercorn",
             "uvloop",
@@ -591,7 +597,7 @@ def build_ws_load() -> None:
 def versions(python: str) -> dict[str, str]:
     code = (
         "import importlib.metadata as m, json, platform\n"
-        "names = ['fasterapi', 'uvicorn', 'granian', 'hypercorn', 'uvloop', 'httptools', 'starlette',"
+        "names = ['fasterapi', 'uvicorn', 'granian', 'hypercorn', 'uvloop', 'httptools', 'zttp', 'starlette',"
         " 'fastapi', 'pydantic']\n"
         "out = {'python': platform.python_version()}\n"
         "for n in names:\n"

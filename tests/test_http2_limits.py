@@ -1,5 +1,6 @@
-"""HTTP/2 settings users tune, protection against the known HTTP/2 floods, the per-connection
-request cap, and GOAWAY on graceful shutdown — at frame level with the `h2`/`hyperframe` libraries.
+"""HTTP/2 settings users tune, protection against the known HTTP/2 floods (and none against a
+busy honest client), the per-connection request cap, and GOAWAY on graceful shutdown — at frame
+level with the `h2`/`hyperframe` libraries.
 
 Each flood test checks the same three things: the attacking connection is cut off (GOAWAY or
 close) or its requests refused, the server process stays up, and another client is served at once.
@@ -7,8 +8,10 @@ close) or its requests refused, the server process stays up, and another client 
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
+import subprocess
 import time
 
 import h2.config
@@ -261,6 +264,20 @@ def ended_streams(frames: list[Frame]) -> set[int]:
     return {
         f.stream_id for f in frames if isinstance(f, (DataFrame, HeadersFrame)) and "END_STREAM" in f.flags
     }
+
+
+def test_a_busy_honest_connection_is_not_taken_for_a_flood(start_server):
+    """Many streams on one connection, one after another and 16 at a time, are all served: a flood
+    guard that counts streams (uvicorn 0.55 with zttp ends every connection after 4,096 as an
+    "HTTP/2 flood") would cut it."""
+    h2load = shutil.which("h2load")
+    if h2load is None:
+        pytest.skip("h2load is not installed (Debian nghttp2-client)")
+    srv = start_server(APP, "--no-access-log")
+    for streams in ("1", "16"):
+        command = [h2load, "-n", "12000", "-c", "1", "-m", streams, f"{srv.url}/"]
+        out = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+        assert "12000 succeeded, 0 failed, 0 errored" in out, out
 
 
 def test_requests_per_connection_cap_over_http1_and_http2(start_server):
