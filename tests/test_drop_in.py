@@ -308,6 +308,15 @@ def test_reset_contextvars_gives_each_request_an_empty_context(start_server, htt
             assert client.get(srv.url).json()["context"] == {}
 
 
+def test_reset_contextvars_covers_websockets(start_server):
+    import websockets.sync.client
+
+    srv = start_server(CONTEXT_APP, "--reset-contextvars")
+    for _ in range(2):
+        with websockets.sync.client.connect(f"ws://127.0.0.1:{srv.port}/") as ws:
+            assert json.loads(ws.recv())["context"] == {}
+
+
 def test_reset_contextvars_with_a_task_factory(start_server):
     srv = start_server("tests.apps.task_factory_app:app", "--reset-contextvars")
     assert httpx.get(srv.url).text == "FactoryTask -"  # the factory was handed the new context

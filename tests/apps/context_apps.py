@@ -1,7 +1,8 @@
 """Apps for `--loop` and `--reset-contextvars`: each request reports its event loop's class and the
 context variables it sees, then sets one of its own, as a leaky middleware would.
 
-- `app`: answers `{"loop": "<module>.<class>", "context": {name: value}}`.
+- `app`: answers `{"loop": "<module>.<class>", "context": {name: value}}`, to a WebSocket as one
+  text message.
 - `new_loop`: a loop factory for `--loop tests.apps.context_apps:new_loop`.
 """
 
@@ -40,6 +41,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     seen = {var.name: value for var, value in contextvars.copy_context().items()}
     REQUEST.set("set by an earlier request")
     body = json.dumps({"loop": f"{loop.__module__}.{loop.__qualname__}", "context": seen})
+    if scope["type"] == "websocket":  # the same answer as one text message
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": body})
+        await send({"type": "websocket.close"})
+        return
     headers = [(b"content-type", b"application/json")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body.encode()})
