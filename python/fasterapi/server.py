@@ -43,7 +43,7 @@ class TaskStart(NamedTuple):
     factory: Callable[..., Any]
     options: dict[str, Any] | None
     numbered: bool
-    context: Callable[[], contextvars.Context] | None = None
+    context: Callable[[], contextvars.Context] | None
 
 
 def task_start(loop: asyncio.AbstractEventLoop, reset_contextvars: bool = False) -> TaskStart:
@@ -57,7 +57,7 @@ def task_start(loop: asyncio.AbstractEventLoop, reset_contextvars: bool = False)
     instead of a copy of the loop's."""
     context = contextvars.Context if reset_contextvars else None
     if loop.get_task_factory() is not None:
-        return TaskStart(loop.create_task, {} if reset_contextvars else None, False, context)
+        return TaskStart(loop.create_task, None, False, context)
     if sys.version_info >= (3, 12):
         return TaskStart(asyncio.Task, {"loop": loop, "eager_start": True}, False, context)
     return TaskStart(asyncio.Task, {"loop": loop}, True, context)

@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyString};
 pub struct TaskStarter {
     start: Py<PyAny>,
     /// Keyword arguments, the same dict for every call (neither `Task` nor a factory keeps it).
-    options: Option<Py<PyDict>>,
+    options: Py<PyDict>,
     /// Name each task `Task-<n>` (set in `options`): on Python 3.11, `Task` formats that name
     /// itself with a printf-style call that costs more than the rest of its setup.
     numbered: bool,
@@ -24,22 +24,22 @@ pub struct TaskStarter {
 }
 
 impl TaskStarter {
-    /// `numbered` and `new_context` need `options`; without them they are ignored.
+    /// `options` are `start`'s keyword arguments (none if None), to which `numbered` adds `name`
+    /// and `new_context` adds `context`.
     pub fn new(
+        py: Python<'_>,
         start: Py<PyAny>,
         options: Option<Py<PyDict>>,
         numbered: bool,
         new_context: Option<Py<PyAny>>,
     ) -> Self {
+        let options = options.unwrap_or_else(|| PyDict::new(py).unbind());
         Self { start, options, numbered, new_context, started: AtomicU64::new(0) }
     }
 
     /// Start `coro` as a task on the loop; the task.
     pub fn start<'py>(&self, py: Python<'py>, coro: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let Some(options) = &self.options else {
-            return self.start.bind(py).call1((coro,));
-        };
-        let options = options.bind(py);
+        let options = self.options.bind(py);
         if self.numbered {
             let n = self.started.fetch_add(1, Ordering::Relaxed) + 1;
             let mut name = [0u8; 25]; // "Task-" and the 20 digits of u64::MAX

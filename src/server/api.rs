@@ -188,7 +188,7 @@ impl Server {
             event_loop,
             app,
             dispatch,
-            TaskStarter::new(start_task, task_options, number_tasks, task_context),
+            TaskStarter::new(py, start_task, task_options, number_tasks, task_context),
             state,
             &self.config.root_path,
             access_log,
