@@ -544,9 +544,19 @@ def with_ceiling_beside(order: list[str], run: int) -> list[str]:
     return [*order[:at], CEILING, *order[at:]]
 
 
-def fastapi_ceiling(python: str, scenario: Scenario, seconds: float) -> float:
-    """FastAPI called directly in a loop, no server: the most any server can reach. Measured in
-    each run, beside fasterapi (`with_ceiling_beside`)."""
+@dataclass
+class Ceiling:
+    """The scenario's app called in process, no server (`ceiling.py`), in requests per second."""
+
+    #: Each call awaited in turn: the most any server can reach.
+    alone: float
+    #: Each call its own asyncio task, started in batches: the least an asyncio server adds.
+    tasks: float
+
+
+def fastapi_ceiling(python: str, scenario: Scenario, seconds: float) -> Ceiling:
+    """FastAPI called directly, no server, `seconds` alone and `seconds` in tasks. Measured in each
+    run, beside fasterapi (`with_ceiling_beside`)."""
     command = [python, str(BENCHES / "ceiling.py"), "--seconds", str(seconds), "--scenario", scenario.key]
     out = subprocess.run(
         ["taskset", "-c", SERVER_CPUS, *command],
@@ -555,7 +565,7 @@ def fastapi_ceiling(python: str, scenario: Scenario, seconds: float) -> float:
         check=True,
         env={**os.environ, "PYTHONPATH": str(BENCHES)},
     ).stdout
-    return json.loads(out)[scenario.key]
+    return Ceiling(**json.loads(out)[scenario.key])
 
 
 # ---- environment --------------------------------------------------------------------------------
@@ -686,12 +696,12 @@ def main() -> int:
         build_ws_load()
 
     reports = []
-    ceilings: dict[str, list[float]] = {}
+    ceilings: dict[str, list[Ceiling]] = {}
     shares: dict[str, list[float]] = {}
     for scenario in scenarios:
         names = [s for s in scenario.servers if servers is None or s in servers]
         report = ScenarioReport(scenario.key, scenario.title, {name: [] for name in names}, scenario.rate)
-        with_ceiling = scenario.has_ceiling and not args.smoke
+        with_ceiling = scenario.has_ceiling  # in the smoke run too: so that ceiling.py never rots
         for run in range(args.runs):
             order = names[run % len(names) :] + names[: run % len(names)] if names else []
             if with_ceiling:
@@ -700,7 +710,11 @@ def main() -> int:
                 if name == CEILING:
                     rate = fastapi_ceiling(python, scenario, args.seconds)
                     ceilings.setdefault(scenario.key, []).append(rate)
-                    print(f"{scenario.key:20} {name:10} run {run + 1}: {rate:>10,.0f} req/s", flush=True)
+                    print(
+                        f"{scenario.key:20} {name:10} run {run + 1}: {rate.alone:>10,.0f} req/s  "
+                        f"in tasks {rate.tasks:,.0f}",
+                        flush=True,
+                    )
                     continue
                 result = measure(name, python, scenario, args.seconds, args.warmup)
                 report.runs[name].append(result)
@@ -712,7 +726,7 @@ def main() -> int:
                 )
         if with_ceiling and "fasterapi" in names:
             pairs = zip(report.runs["fasterapi"], ceilings[scenario.key], strict=True)
-            shares[scenario.key] = [ours.rps / ceiling for ours, ceiling in pairs]
+            shares[scenario.key] = [ours.rps / ceiling.alone for ours, ceiling in pairs]
         reports.append(report)
     split = time_split(python, [s.key for s in scenarios], servers, args)
 
@@ -733,12 +747,14 @@ def main() -> int:
         print("benches: smoke run clean")
         return 0
 
-    ceiling = {key: statistics.median(rates) for key, rates in ceilings.items()}
+    ceiling = {key: statistics.median(rate.alone for rate in rates) for key, rates in ceilings.items()}
+    ceiling_tasks = {key: statistics.median(rate.tasks for rate in rates) for key, rates in ceilings.items()}
     data = {
         "machine": machine(),
         "versions": versions(python),
         "settings": {"runs": args.runs, "seconds": args.seconds, "warmup": args.warmup},
         "ceiling": ceiling,
+        "ceiling_tasks": ceiling_tasks,
         "ceiling_share": {key: statistics.median(ratios) for key, ratios in shares.items()},
         "split": asdict(split) if split else None,
         "scenarios": [
@@ -772,9 +788,7 @@ def time_split(
         return None
     from split import measure_split_rounds
 
-    return measure_split_rounds(
-        python, "fastapi-get", args.seconds, args.warmup, args.runs, ceiling=not args.smoke
-    )
+    return measure_split_rounds(python, "fastapi-get", args.seconds, args.warmup, args.runs)
 
 
 def fmt_ms(value: float | None) -> str:

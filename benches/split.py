@@ -37,15 +37,16 @@ class Split:
     loop_us: float
     #: Every other thread of the server: HTTP in hyper and the kernel's TCP work in its system calls.
     io_us: float
-    #: The app called in a loop with no server (`ceiling.py`), before and after the server, or None.
-    ceiling_us: float | None
+    #: The app called in a loop with no server (`ceiling.py`), before and after the server.
+    ceiling_us: float
+    #: The same calls each made an asyncio task, as a server must (`ceiling.py`).
+    tasks_us: float
 
     def __str__(self) -> str:
-        parts = [f"app {self.app_us:.1f}", f"loop {self.loop_us:.1f}", f"I/O {self.io_us:.1f}"]
-        parts.append(f"wall {self.wall_us:.1f}")
-        if self.ceiling_us is not None:
-            parts.append(f"app alone {self.ceiling_us:.1f}")
-        return ", ".join(parts)
+        return (
+            f"app {self.app_us:.1f}, loop {self.loop_us:.1f}, I/O {self.io_us:.1f}, wall {self.wall_us:.1f}, "
+            f"app alone {self.ceiling_us:.1f}, in tasks {self.tasks_us:.1f}"
+        )
 
 
 def thread_cpu_ns(pid: int) -> dict[int, int]:
@@ -56,11 +57,11 @@ def thread_cpu_ns(pid: int) -> dict[int, int]:
     }
 
 
-def measure_split(python: str, key: str, seconds: float, warmup: float, ceiling: bool = True) -> Split:
+def measure_split(python: str, key: str, seconds: float, warmup: float) -> Split:
     scenario = next(s for s in SCENARIOS if s.key == key)
     timed = replace(scenario, app="timed_app:app")
     # The ceiling is measured before and after the server and averaged: this VM's speed drifts.
-    ceiling_before = fastapi_ceiling(python, scenario, seconds) if ceiling else None
+    ceiling_before = fastapi_ceiling(python, scenario, seconds)
     with tempfile.TemporaryDirectory() as work:
         totals_file = Path(work) / "timed.json"
         env = {"TIMED_APP": scenario.app, "TIMED_OUT": str(totals_file)}
@@ -84,9 +85,9 @@ def measure_split(python: str, key: str, seconds: float, warmup: float, ceiling:
     clock_half = totals["clock_pair_ns"] / 2
     app_ns = totals["app_ns"] / calls - clock_half
     loop_ns = spent.pop(totals["thread"]) / calls - app_ns - 2 * clock_half
-    ceiling_us = None
-    if ceiling_before is not None:
-        ceiling_us = 2e6 / (ceiling_before + fastapi_ceiling(python, scenario, seconds))
+    ceiling_after = fastapi_ceiling(python, scenario, seconds)
+    ceiling_us = 2e6 / (ceiling_before.alone + ceiling_after.alone)
+    tasks_us = 2e6 / (ceiling_before.tasks + ceiling_after.tasks)
     return Split(
         scenario=key,
         wall_us=1e6 / result.rps,
@@ -94,19 +95,17 @@ def measure_split(python: str, key: str, seconds: float, warmup: float, ceiling:
         loop_us=loop_ns / 1e3,
         io_us=sum(spent.values()) / calls / 1e3,
         ceiling_us=ceiling_us,
+        tasks_us=tasks_us,
     )
 
 
-def measure_split_rounds(
-    python: str, key: str, seconds: float, warmup: float, rounds: int, ceiling: bool = True
-) -> Split:
+def measure_split_rounds(python: str, key: str, seconds: float, warmup: float, rounds: int) -> Split:
     """`measure_split` `rounds` times; each figure the median of the rounds' (one round's split is
     at the mercy of this VM's drift)."""
-    splits = [measure_split(python, key, seconds, warmup, ceiling) for _ in range(rounds)]
+    splits = [measure_split(python, key, seconds, warmup) for _ in range(rounds)]
 
-    def median(name: str) -> float | None:
-        values = [getattr(split, name) for split in splits if getattr(split, name) is not None]
-        return statistics.median(values) if values else None
+    def median(name: str) -> float:
+        return statistics.median(getattr(split, name) for split in splits)
 
     figures = [field.name for field in fields(Split) if field.name != "scenario"]
     return Split(scenario=key, **{name: median(name) for name in figures})
