@@ -3,6 +3,7 @@
     python benches/instructions.py                                  # raw hello, 64 connections
     python benches/instructions.py --app framework_apps:starlette_app --path /plaintext --top 25
     python benches/instructions.py --h2 --connections 16            # h2c, 16 x 16 streams
+    python benches/instructions.py --app framework_apps:fastapi_app --path '/items/42?q=x' --cache-sim
 
 Runs fasterapi under `valgrind --tool=callgrind` twice, once serving no request and once serving N
 (`h2load`, HTTP/1.1 or h2c), and divides the difference by N, so startup and imports cancel out.
@@ -10,7 +11,9 @@ The same build, app and load give the same count to within about 0.5% whatever e
 doing, where wall-clock A/B runs on a shared VM vary by 10%. Kernel time (the TCP stack) is not
 counted: use it to compare builds, not to predict requests per second. `--top K` lists the
 functions whose instructions per request changed the most between the two runs, i.e. where a
-request's go.
+request's go. `--cache-sim` also counts the misses of callgrind's simulated first-level caches
+(instruction and data): code that runs among a big app's finds its lines evicted, and pays for it
+in misses that an instruction count does not show.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ Load = tuple[str, int, list[str]] | Callable[[int], None]
 
 def run_under_callgrind(
     python: str, app: str, loads: list[Load], out: Path, *valgrind_options: str, tls: bool = False
-) -> int:
+) -> Counter[str]:
     """Serve each load in turn under callgrind (over TLS, on the benchmark certificate, with `tls`);
-    return the instructions counted in all threads."""
+    return the events counted in all threads (`Ir`, instructions; with `--cache-sim=yes` the cache
+    misses too: `I1mr`, `D1mr`, `D1mw`...)."""
     port = free_port()
     cert, key = bench_certificate() if tls else ("", "")
     server = subprocess.Popen(
@@ -69,8 +73,14 @@ def run_under_callgrind(
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=180)
-    files = list(out.parent.glob(out.name + ".*"))
-    return sum(int(m.group(1)) for f in files for m in re.finditer(r"^totals: (\d+)", f.read_text(), re.M))
+    events: Counter[str] = Counter()
+    for profile in out.parent.glob(out.name + ".*"):
+        text = profile.read_text()
+        names = re.search(r"^events: (.+)$", text, re.M)
+        for totals in re.finditer(r"^totals: (.+)$", text, re.M):
+            assert names, f"{profile} has totals but names no events"
+            events.update(dict(zip(names.group(1).split(), map(int, totals.group(1).split()), strict=True)))
+    return events
 
 
 def per_function(prefix: Path) -> Counter[str]:
@@ -95,14 +105,20 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--h2", action="store_true", help="h2c with 16 streams per connection")
     parser.add_argument("--top", type=int, default=0, help="also list the K costliest functions per request")
+    parser.add_argument("--cache-sim", action="store_true", help="also count first-level cache misses")
     parser.add_argument("--python", default=sys.executable)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         idle, busy = Path(work) / "idle", Path(work) / "busy"
         load = [f"-c{args.connections}", *(["-m16"] if args.h2 else ["--h1"])]
-        base = run_under_callgrind(args.python, args.app, [], idle)
-        total = run_under_callgrind(args.python, args.app, [(args.path, args.requests, load)], busy)
-        print(f"{args.app} {args.path}: {(total - base) / args.requests:,.0f} instructions per request")
+        options = ["--cache-sim=yes"] if args.cache_sim else []
+        base = run_under_callgrind(args.python, args.app, [], idle, *options)
+        total = run_under_callgrind(args.python, args.app, [(args.path, args.requests, load)], busy, *options)
+        per_request = {event: (total[event] - base[event]) / args.requests for event in total}
+        print(f"{args.app} {args.path}: {per_request['Ir']:,.0f} instructions per request")
+        if args.cache_sim:
+            misses = ", ".join(f"{event} {per_request[event]:,.0f}" for event in ("I1mr", "D1mr", "D1mw"))
+            print(f"first-level cache misses per request: {misses}")
         if args.top:
             before, after = per_function(idle), per_function(busy)
             changed = {name: (after[name] - before.get(name, 0)) / args.requests for name in after}
