@@ -97,7 +97,7 @@ async def main(seconds: float, scenarios: list[str]) -> dict[str, dict[str, floa
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--seconds", type=float, default=5, help="for each figure: alone, in tasks")
     parser.add_argument("--scenario", choices=sorted(REQUESTS), help="measure only this one")
     args = parser.parse_args()
     print(json.dumps(uvloop.run(main(args.seconds, [args.scenario] if args.scenario else list(REQUESTS)))))
