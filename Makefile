@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev test test-python test-rust lint fmt clean wheels bench bench-smoke
+.PHONY: dev dev-pgo test test-python test-rust lint fmt clean wheels bench bench-smoke
 
 $(BIN)/maturin:
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,11 @@ $(BIN)/maturin:
 # Build the extension in release mode (LTO) and install it, with test and uvloop extras.
 dev: $(BIN)/maturin
 	$(BIN)/maturin develop --release --extras test,standard
+
+# The same build steered by a profile of the benchmark's smoke run (benches/pgo.py, ~5 min):
+# what the benchmarks measure.
+dev-pgo: dev
+	$(BIN)/python benches/pgo.py develop
 
 test: dev test-python test-rust
 
@@ -25,11 +30,15 @@ test-rust:
 wheels: $(BIN)/maturin
 	$(BIN)/python tests/smoke_wheels.py
 
-# Side by side with uvicorn, granian and hypercorn; writes docs/benchmarks.{md,png}. Not a test.
-bench:
-	$(PYTHON) benches/run.py
+# Side by side with uvicorn, granian and hypercorn, fasterapi built with PGO; writes
+# docs/benchmarks.{md,png}. Not a test.
+bench: dev
+	rm -rf target/pgo/wheels
+	$(BIN)/python benches/pgo.py wheel --out target/pgo/wheels
+	$(PYTHON) benches/run.py --pgo-wheel target/pgo/wheels/*.whl
 
-# One second per scenario, fasterapi only: keeps the suite from rotting (CI runs it).
+# One second per scenario, fasterapi only, on whichever build is installed: keeps the suite from
+# rotting (CI runs it on the PGO build).
 bench-smoke:
 	$(BIN)/python benches/run.py --smoke
 

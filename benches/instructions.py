@@ -19,7 +19,6 @@ in misses that an instruction count does not show.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import subprocess
@@ -29,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from run import BENCHES, bench_certificate, free_port, wait_listening
+from run import BENCHES, bench_certificate, bench_env, free_port, wait_listening
 
 #: One load: the path, how many requests and h2load's options (`--h1`, `-c64`, `-d body`...), or a
 #: client of its own, called with the server's port.
@@ -49,7 +48,7 @@ def run_under_callgrind(
         + [python, "-m", "fasterapi", app, "--port", str(port), "--no-access-log", "--log-level", "warning"]
         + (["--ssl-certfile", cert, "--ssl-keyfile", key] if tls else []),
         cwd=BENCHES,
-        env={**os.environ, "PYTHONPATH": str(BENCHES)},
+        env=bench_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -195,6 +195,12 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         "TLS: the same h2load on `https://`, h2 negotiated by "
         "ALPN (checked), a self-signed P-256 certificate made with openssl. uvicorn serves HTTP/1.1 "
         "with httptools and HTTP/2 (since 0.55) with zttp: `--http zttp --http2`.",
+        "- fasterapi: "
+        + (
+            "the release build steered by a profile of the smoke run (`benches/pgo.py`, PGO)."
+            if settings.get("build") == "pgo"
+            else "the release build of the checkout, without PGO."
+        ),
         "- `hyper` is a pure-Rust hyper hello world on one thread (`benches/hyper_hello`): the ceiling no "
         "ASGI server can pass. The FastAPI ceiling is the app called in a loop without a server "
         "(`benches/ceiling.py`), measured in each run right beside fasterapi (after it in one run, "

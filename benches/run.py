@@ -340,6 +340,13 @@ def peak_rss_mib(pid: int) -> float | None:
     return max(peaks) if peaks else None
 
 
+def bench_env() -> dict[str, str]:
+    """The environment servers and the ceiling run in: the benchmark's apps importable, and
+    whatever PYTHONPATH already held after them (`pgo.py` puts its instrumented build there)."""
+    path = os.pathsep.join(filter(None, [str(BENCHES), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
+
+
 class RunningServer:
     def __init__(self, name: str, python: str, scenario: Scenario, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -347,7 +354,7 @@ class RunningServer:
             name, python, scenario.app, self.port, scenario.workers, scenario.tls, scenario.tool == "h2load"
         )
         pin = [] if scenario.workers > 1 else ["taskset", "-c", SERVER_CPUS]
-        env = {**os.environ, "PYTHONPATH": str(BENCHES), **(env or {})}
+        env = {**bench_env(), **(env or {})}
         self.proc = subprocess.Popen(
             pin + command,
             cwd=BENCHES,
@@ -563,7 +570,7 @@ def fastapi_ceiling(python: str, scenario: Scenario, seconds: float) -> Ceiling:
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(BENCHES)},
+        env=bench_env(),
     ).stdout
     return Ceiling(**json.loads(out)[scenario.key])
 
@@ -571,8 +578,8 @@ def fastapi_ceiling(python: str, scenario: Scenario, seconds: float) -> Ceiling:
 # ---- environment --------------------------------------------------------------------------------
 
 
-def ensure_venv(venv: Path) -> str:
-    """A virtualenv with fasterapi (built from this checkout) and every peer."""
+def ensure_venv(venv: Path, wheel: Path | None) -> str:
+    """A virtualenv with every peer and fasterapi: `wheel`, or else built from this checkout."""
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -592,7 +599,7 @@ def ensure_venv(venv: Path) -> str:
         ],
         check=True,
     )
-    subprocess.run([*pip, "--force-reinstall", "--no-deps", str(ROOT)], check=True)
+    subprocess.run([*pip, "--force-reinstall", "--no-deps", str(wheel or ROOT)], check=True)
     return str(python)
 
 
@@ -665,6 +672,11 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=1)
     parser.add_argument("--python", help="use this interpreter instead of making benches/.venv")
     parser.add_argument(
+        "--pgo-wheel",
+        type=Path,
+        help="install this wheel, a PGO build by `benches/pgo.py`, in benches/.venv (make bench)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help="results file, its report rendered beside it (default: benches/results.json and docs/ "
@@ -689,7 +701,7 @@ def main() -> int:
     else:
         servers = args.servers.split(",") if args.servers else None
     python = os.path.abspath(args.python) if args.python else None
-    python = python or (sys.executable if args.smoke else ensure_venv(BENCHES / ".venv"))
+    python = python or (sys.executable if args.smoke else ensure_venv(BENCHES / ".venv", args.pgo_wheel))
     if not args.smoke and (servers is None or "hyper" in servers):
         build_hyper()
     if any(s.tool == "ws" for s in scenarios):
@@ -752,7 +764,12 @@ def main() -> int:
     data = {
         "machine": machine(),
         "versions": versions(python),
-        "settings": {"runs": args.runs, "seconds": args.seconds, "warmup": args.warmup},
+        "settings": {
+            "runs": args.runs,
+            "seconds": args.seconds,
+            "warmup": args.warmup,
+            "build": "pgo" if args.pgo_wheel else "checkout",
+        },
         "ceiling": ceiling,
         "ceiling_tasks": ceiling_tasks,
         "ceiling_share": {key: statistics.median(ratios) for key, ratios in shares.items()},
