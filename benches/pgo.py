@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-BENCHES = Path(__file__).resolve().parent
-ROOT = BENCHES.parent
+from run import BENCHES, ROOT, env_with_pythonpath
+
 TARGET = ROOT / "target" / "pgo"
 
 
@@ -37,12 +36,8 @@ class PgoError(Exception):
 
 def llvm_profdata() -> Path:
     """The `llvm-profdata` of the Rust toolchain that builds fasterapi (its LLVM must match)."""
-    sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True, check=True)
-    version = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
-    host = re.search(r"^host: (\S+)$", version, re.M)
-    if host is None:
-        raise PgoError(f"`rustc -vV` names no host:\n{version}")
-    tool = Path(sysroot.stdout.strip()) / "lib" / "rustlib" / host.group(1) / "bin" / "llvm-profdata"
+    libdir = subprocess.run(["rustc", "--print", "target-libdir"], capture_output=True, text=True, check=True)
+    tool = Path(libdir.stdout.strip()).parent / "bin" / "llvm-profdata"
     if not tool.exists():
         raise PgoError(f"{tool} is missing: install it with `rustup component add llvm-tools`")
     return tool
@@ -71,8 +66,7 @@ def record_profile(work: Path, profdata: Path) -> Path:
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(package)
     # The servers run.py starts find the instrumented package first on PYTHONPATH.
-    path = os.pathsep.join(filter(None, [str(package), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path}
+    env = env_with_pythonpath(str(package))
     subprocess.run([sys.executable, str(BENCHES / "run.py"), "--smoke"], env=env, check=True)
     if not any(counts.glob("*.profraw")):
         raise PgoError(f"the smoke run left no counts in {counts}: its servers never loaded the build")

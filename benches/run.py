@@ -340,11 +340,15 @@ def peak_rss_mib(pid: int) -> float | None:
     return max(peaks) if peaks else None
 
 
+def env_with_pythonpath(first: str) -> dict[str, str]:
+    """This process's environment with `first` put ahead of whatever PYTHONPATH already holds."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [first, os.environ.get("PYTHONPATH")]))}
+
+
 def bench_env() -> dict[str, str]:
     """The environment servers and the ceiling run in: the benchmark's apps importable, and
     whatever PYTHONPATH already held after them (`pgo.py` puts its instrumented build there)."""
-    path = os.pathsep.join(filter(None, [str(BENCHES), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path}
+    return env_with_pythonpath(str(BENCHES))
 
 
 class RunningServer:
