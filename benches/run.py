@@ -700,6 +700,13 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"benches: {tool} is not installed ({TOOLS[tool]})", file=sys.stderr)
             return 2
+    if args.pgo_wheel and (args.python or args.smoke):
+        # Only benches/.venv gets the wheel; the results would call another build the PGO one.
+        print(
+            "benches: --pgo-wheel installs into benches/.venv, so not with --python or --smoke",
+            file=sys.stderr,
+        )
+        return 2
     if args.smoke:
         args.runs, args.seconds, args.warmup, servers = 1, 1, 0, ["fasterapi"]
     else:
