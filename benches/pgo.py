@@ -34,17 +34,27 @@ class PgoError(Exception):
     """A step of the build could not run; the message says which and why."""
 
 
-def llvm_profdata() -> Path:
-    """The `llvm-profdata` of the Rust toolchain that builds fasterapi (its LLVM must match)."""
-    libdir = subprocess.run(["rustc", "--print", "target-libdir"], capture_output=True, text=True, check=True)
-    tool = Path(libdir.stdout.strip()).parent / "bin" / "llvm-profdata"
-    if not tool.exists():
-        raise PgoError(f"{tool} is missing: install it with `rustup component add llvm-tools`")
-    return tool
+class Toolchain:
+    """The host the Rust toolchain builds for, and its `llvm-profdata` (whose LLVM must match)."""
+
+    def __init__(self) -> None:
+        # `<sysroot>/lib/rustlib/<host>/lib`; the LLVM tools are in `<sysroot>/lib/rustlib/<host>/bin`.
+        print_libdir = ["rustc", "--print", "target-libdir"]
+        libdir = subprocess.run(print_libdir, capture_output=True, text=True, check=True)
+        rustlib_host = Path(libdir.stdout.strip()).parent
+        self.host = rustlib_host.name
+        self.profdata = rustlib_host / "bin" / "llvm-profdata"
+        if not self.profdata.exists():
+            raise PgoError(f"{self.profdata} is missing: install it with `rustup component add llvm-tools`")
 
 
-def maturin(arguments: list[str], rustflags: str) -> None:
-    """Run `maturin ARGUMENTS --release` on the checkout with `rustflags` added."""
+def maturin(toolchain: Toolchain, arguments: list[str], rustflags: str) -> None:
+    """Run `maturin ARGUMENTS --release` on the checkout with `rustflags` added.
+
+    The target is named even though it is the host's: cargo then leaves build scripts and
+    proc-macros (which the compiler itself runs, several at once) out of RUSTFLAGS, so only the
+    extension is instrumented and only the servers write counts.
+    """
     env = {
         **os.environ,
         "CARGO_TARGET_DIR": str(TARGET),
@@ -52,26 +62,33 @@ def maturin(arguments: list[str], rustflags: str) -> None:
         # `maturin develop` installs into the virtualenv it is told of, or else into ./.venv.
         "VIRTUAL_ENV": sys.prefix,
     }
-    command = [str(Path(sys.executable).parent / "maturin"), *arguments, "--release"]
+    executable = str(Path(sys.executable).parent / "maturin")
+    command = [executable, *arguments, "--release", "--target", toolchain.host]
     subprocess.run(command, cwd=ROOT, env=env, check=True)
 
 
-def record_profile(work: Path, profdata: Path) -> Path:
+def record_profile(toolchain: Toolchain, work: Path) -> Path:
     """Build the instrumented wheel, serve the smoke run with it, and merge what it counted."""
     counts = work / "counts"
     instrumented = work / "instrumented"
-    maturin(["build", "-q", "-i", sys.executable, "-o", str(instrumented)], f"-Cprofile-generate={counts}")
+    build = ["build", "-q", "-i", sys.executable, "-o", str(instrumented)]
+    maturin(toolchain, build, f"-Cprofile-generate={counts}")
     wheel = next(instrumented.glob("*.whl"))
     package = work / "package"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(package)
-    # The servers run.py starts find the instrumented package first on PYTHONPATH.
-    env = env_with_pythonpath(str(package))
+    # The servers run.py starts find the instrumented package first on PYTHONPATH, and each
+    # writes a file of its own rather than merging into a shared one under a lock (the build's
+    # default, `%m`), which concurrent writers have been seen to corrupt.
+    env = {**env_with_pythonpath(str(package)), "LLVM_PROFILE_FILE": str(counts / "fasterapi-%p.profraw")}
     subprocess.run([sys.executable, str(BENCHES / "run.py"), "--smoke"], env=env, check=True)
     if not any(counts.glob("*.profraw")):
         raise PgoError(f"the smoke run left no counts in {counts}: its servers never loaded the build")
     profile = work / "merged.profdata"
-    subprocess.run([str(profdata), "merge", "-o", str(profile), str(counts)], check=True)
+    # A server killed before it wrote all its counts leaves a file that cannot be read: merge the
+    # rest (llvm-profdata warns which it skipped, and fails if it could read none).
+    merge = [str(toolchain.profdata), "merge", "--failure-mode=all", "-o", str(profile), str(counts)]
+    subprocess.run(merge, check=True)
     return profile
 
 
@@ -83,14 +100,14 @@ def main() -> int:
     wheel.add_argument("--out", type=Path, required=True, help="directory for the wheel")
     args = parser.parse_args()
     try:
-        profdata = llvm_profdata()
+        toolchain = Toolchain()
         TARGET.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=TARGET) as work:
-            profile = f"-Cprofile-use={record_profile(Path(work), profdata)}"
+            profile = f"-Cprofile-use={record_profile(toolchain, Path(work))}"
             if args.command == "develop":
-                maturin(["develop", "--extras", "test,standard"], profile)
+                maturin(toolchain, ["develop", "--extras", "test,standard"], profile)
             else:
-                maturin(["build", "-i", sys.executable, "-o", str(args.out.resolve())], profile)
+                maturin(toolchain, ["build", "-i", sys.executable, "-o", str(args.out.resolve())], profile)
     except (PgoError, subprocess.CalledProcessError) as err:
         print(f"pgo: {err}", file=sys.stderr)
         return 1
