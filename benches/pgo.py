@@ -34,45 +34,42 @@ class PgoError(Exception):
     """A step of the build could not run; the message says which and why."""
 
 
-class Toolchain:
-    """The host the Rust toolchain builds for, and its `llvm-profdata` (whose LLVM must match)."""
-
-    def __init__(self) -> None:
-        # `<sysroot>/lib/rustlib/<host>/lib`; the LLVM tools are in `<sysroot>/lib/rustlib/<host>/bin`.
-        print_libdir = ["rustc", "--print", "target-libdir"]
-        libdir = subprocess.run(print_libdir, capture_output=True, text=True, check=True)
-        rustlib_host = Path(libdir.stdout.strip()).parent
-        self.host = rustlib_host.name
-        self.profdata = rustlib_host / "bin" / "llvm-profdata"
-        if not self.profdata.exists():
-            raise PgoError(f"{self.profdata} is missing: install it with `rustup component add llvm-tools`")
+def llvm_profdata() -> Path:
+    """The `llvm-profdata` of the Rust toolchain that builds fasterapi (its LLVM must match)."""
+    libdir = subprocess.run(["rustc", "--print", "target-libdir"], capture_output=True, text=True, check=True)
+    tool = Path(libdir.stdout.strip()).parent / "bin" / "llvm-profdata"
+    if not tool.exists():
+        raise PgoError(f"{tool} is missing: install it with `rustup component add llvm-tools`")
+    return tool
 
 
-def maturin(toolchain: Toolchain, arguments: list[str], rustflags: str) -> None:
+def maturin(work: Path, arguments: list[str], rustflags: str) -> None:
     """Run `maturin ARGUMENTS --release` on the checkout with `rustflags` added.
 
-    The target is named even though it is the host's: cargo then leaves build scripts and
-    proc-macros (which the compiler itself runs, several at once) out of RUSTFLAGS, so only the
-    extension is instrumented and only the servers write counts.
+    Cargo applies RUSTFLAGS to build scripts and proc-macros too, so under `-Cprofile-generate`
+    they count as well, proc-macros inside every compiler process that loads them, several at once:
+    their counts go to files of their own in `work`, apart from the servers'. (Naming the host as
+    `--target` would spare them, but it also changes every symbol's hash, and with it the names
+    `src/hot_symbols.txt` lays out first.)
     """
     env = {
         **os.environ,
         "CARGO_TARGET_DIR": str(TARGET),
         "RUSTFLAGS": f"{os.environ.get('RUSTFLAGS', '')} {rustflags}".strip(),
+        "LLVM_PROFILE_FILE": str(work / "build-tools" / "%p.profraw"),
         # `maturin develop` installs into the virtualenv it is told of, or else into ./.venv.
         "VIRTUAL_ENV": sys.prefix,
     }
-    executable = str(Path(sys.executable).parent / "maturin")
-    command = [executable, *arguments, "--release", "--target", toolchain.host]
+    command = [str(Path(sys.executable).parent / "maturin"), *arguments, "--release"]
     subprocess.run(command, cwd=ROOT, env=env, check=True)
 
 
-def record_profile(toolchain: Toolchain, work: Path) -> Path:
+def record_profile(work: Path, profdata: Path) -> Path:
     """Build the instrumented wheel, serve the smoke run with it, and merge what it counted."""
     counts = work / "counts"
     instrumented = work / "instrumented"
     build = ["build", "-q", "-i", sys.executable, "-o", str(instrumented)]
-    maturin(toolchain, build, f"-Cprofile-generate={counts}")
+    maturin(work, build, f"-Cprofile-generate={counts}")
     wheel = next(instrumented.glob("*.whl"))
     package = work / "package"
     with zipfile.ZipFile(wheel) as archive:
@@ -87,7 +84,7 @@ def record_profile(toolchain: Toolchain, work: Path) -> Path:
     profile = work / "merged.profdata"
     # A server killed before it wrote all its counts leaves a file that cannot be read: merge the
     # rest (llvm-profdata warns which it skipped, and fails if it could read none).
-    merge = [str(toolchain.profdata), "merge", "--failure-mode=all", "-o", str(profile), str(counts)]
+    merge = [str(profdata), "merge", "--failure-mode=all", "-o", str(profile), str(counts)]
     subprocess.run(merge, check=True)
     return profile
 
@@ -100,14 +97,15 @@ def main() -> int:
     wheel.add_argument("--out", type=Path, required=True, help="directory for the wheel")
     args = parser.parse_args()
     try:
-        toolchain = Toolchain()
+        profdata = llvm_profdata()
         TARGET.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=TARGET) as work:
-            profile = f"-Cprofile-use={record_profile(toolchain, Path(work))}"
+        with tempfile.TemporaryDirectory(dir=TARGET) as temporary:
+            work = Path(temporary)
+            profile = f"-Cprofile-use={record_profile(work, profdata)}"
             if args.command == "develop":
-                maturin(toolchain, ["develop", "--extras", "test,standard"], profile)
+                maturin(work, ["develop", "--extras", "test,standard"], profile)
             else:
-                maturin(toolchain, ["build", "-i", sys.executable, "-o", str(args.out.resolve())], profile)
+                maturin(work, ["build", "-i", sys.executable, "-o", str(args.out.resolve())], profile)
     except (PgoError, subprocess.CalledProcessError) as err:
         print(f"pgo: {err}", file=sys.stderr)
         return 1
