@@ -2,6 +2,8 @@
 them out.
 
     .venv/bin/python benches/hot_symbols.py     # after `make dev`; takes about a minute
+    .venv/bin/python benches/pgo.py wheel --out target/pgo/wheels
+    .venv/bin/python benches/hot_symbols.py --pgo-wheel target/pgo/wheels/*.whl   # both builds
 
 The linker lays these functions out first and together (`src/build.rs` passes the file to lld's
 `--symbol-ordering-file`), so the code a worker runs sits in a few hundred contiguous KiB of the
@@ -14,6 +16,11 @@ clients that hang up mid-request as a load generator's do when its time is up), 
 echo, then HTTP/2 and HTTP/1.1 over TLS. A worker serving plain HTTP keeps only the first tier's
 code resident.
 
+The PGO build (`benches/pgo.py`, what `make bench` measures) inlines differently and so has some
+functions the release build lacks (about 130 of its hot ones); `--pgo-wheel` profiles it too and
+lists, tier by tier, the functions both builds ran, then those only one did: each build finds its
+own functions in order and passes over the other's names.
+
 Symbol names carry a hash of the crate's version and of the toolchain, so regenerate the file after
 upgrading Rust or a dependency: `tests/test_layout.py` fails when most of its names have gone.
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import os
 import re
 import socket
 import struct
@@ -29,8 +37,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from apps import JSON_ITEM
@@ -149,18 +159,56 @@ def function_at(library: str) -> Callable[[str], str]:
     return symbol_of
 
 
+def tiers_of_functions(work: Path, library: str) -> list[list[str]]:
+    """Profile the build whose extension is `library` (the servers must load it); each tier's
+    functions, costliest first."""
+    work.mkdir(parents=True, exist_ok=True)
+    symbol_of = function_at(library)
+    tiers = []
+    for tier in profiles(work):
+        cost: Counter[str] = Counter()
+        for profile in tier:
+            cost.update(self_cost(profile))
+        tiers.append([symbol_of(function) for function, _ in cost.most_common()])
+    return tiers
+
+
+@contextmanager
+def unpacked_first_on_path(wheel: Path, work: Path) -> Iterator[str]:
+    """Unpack `wheel` into `work` and put it first on the PYTHONPATH the servers inherit; yields
+    its extension's path."""
+    package = work / "package"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(package)
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package), saved]))
+    try:
+        yield str(next(package.glob("fasterapi/_fasterapi.*.so")))
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--pgo-wheel", type=Path, help="a PGO build's wheel to profile too")
     args = parser.parse_args()
-    symbol_of = function_at(_fasterapi.__file__)  # the build the profiled server runs
-    symbols: dict[str, None] = {}  # in order: each tier's functions the tiers before did not run
     with tempfile.TemporaryDirectory() as work:
-        for tier in profiles(Path(work)):
-            cost: Counter[str] = Counter()
-            for profile in tier:
-                cost.update(self_cost(profile))
-            symbols.update((symbol_of(function), None) for function, _ in cost.most_common())
+        builds = [tiers_of_functions(Path(work) / "release", _fasterapi.__file__)]  # the installed build
+        if args.pgo_wheel:
+            with unpacked_first_on_path(args.pgo_wheel, Path(work) / "pgo") as library:
+                builds.append(tiers_of_functions(Path(work) / "pgo", library))
+    symbols: dict[str, None] = {}  # in order: each tier's functions the tiers before did not run
+    for tier in zip(*builds, strict=True):
+        # What every build ran comes first, so that neither build's hot code has functions of the
+        # other's (that it has too, but does not run) in its midst; then what each build ran alone.
+        everywhere = set.intersection(*map(set, tier))
+        symbols.update(dict.fromkeys(name for name in tier[0] if name in everywhere))
+        for functions in tier:
+            symbols.update(dict.fromkeys(functions))
     args.output.write_text("".join(f"{name}\n" for name in symbols))
     print(f"{len(symbols)} functions ran: {args.output}")
     return 0
