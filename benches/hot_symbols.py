@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import os
 import re
 import socket
 import struct
@@ -37,16 +36,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from apps import JSON_ITEM
 from fasterapi import _fasterapi
 from instructions import Load, run_under_callgrind
-from run import BENCHES
+from run import BENCHES, unpack_wheel
 from websockets.sync.client import connect
 
 ROOT = BENCHES.parent
@@ -79,9 +76,10 @@ def websocket_echo(port: int) -> None:
             websocket.recv()
 
 
-def profiles(work: Path) -> list[list[Path]]:
-    """Profile the benchmark apps under their loads, in tiers: plain HTTP, WebSocket, TLS. Return
-    each tier's callgrind files."""
+def profiles(work: Path, build: Path | None) -> list[list[Path]]:
+    """Profile the benchmark apps under their loads, in tiers: plain HTTP, WebSocket, TLS, served
+    by `build` (an unpacked fasterapi) or else the installed one. Return each tier's callgrind
+    files."""
     body16k, item = work / "16k.bin", work / "item.json"
     body16k.write_bytes(b"x" * 16384)
     item.write_bytes(JSON_ITEM)
@@ -112,7 +110,8 @@ def profiles(work: Path) -> list[list[Path]]:
     files = []
     for n, tier in enumerate(tiers):
         for m, (app, tls, loads) in enumerate(tier):
-            run_under_callgrind(sys.executable, app, loads, work / f"tier{n}-{m}", "--demangle=no", tls=tls)
+            out = work / f"tier{n}-{m}"
+            run_under_callgrind(sys.executable, app, loads, out, "--demangle=no", tls=tls, build=build)
         files.append(sorted(work.glob(f"tier{n}-*.*")))
     return files
 
@@ -159,36 +158,19 @@ def function_at(library: str) -> Callable[[str], str]:
     return symbol_of
 
 
-def tiers_of_functions(work: Path, library: str) -> list[list[str]]:
-    """Profile the build whose extension is `library` (the servers must load it); each tier's
-    functions, costliest first."""
+def tiers_of_functions(work: Path, build: Path | None) -> list[list[str]]:
+    """Profile `build` (an unpacked fasterapi) or else the installed one; each tier's functions,
+    costliest first."""
     work.mkdir(parents=True, exist_ok=True)
-    symbol_of = function_at(library)
+    library = next(build.glob("fasterapi/_fasterapi.*.so")) if build else _fasterapi.__file__
+    symbol_of = function_at(str(library))
     tiers = []
-    for tier in profiles(work):
+    for tier in profiles(work, build):
         cost: Counter[str] = Counter()
         for profile in tier:
             cost.update(self_cost(profile))
         tiers.append([symbol_of(function) for function, _ in cost.most_common()])
     return tiers
-
-
-@contextmanager
-def unpacked_first_on_path(wheel: Path, work: Path) -> Iterator[str]:
-    """Unpack `wheel` into `work` and put it first on the PYTHONPATH the servers inherit; yields
-    its extension's path."""
-    package = work / "package"
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(package)
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package), saved]))
-    try:
-        yield str(next(package.glob("fasterapi/_fasterapi.*.so")))
-    finally:
-        if saved is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = saved
 
 
 def main() -> int:
@@ -197,10 +179,10 @@ def main() -> int:
     parser.add_argument("--pgo-wheel", type=Path, help="a PGO build's wheel to profile too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        builds = [tiers_of_functions(Path(work) / "release", _fasterapi.__file__)]  # the installed build
+        builds = [tiers_of_functions(Path(work) / "release", None)]  # the installed build
         if args.pgo_wheel:
-            with unpacked_first_on_path(args.pgo_wheel, Path(work) / "pgo") as library:
-                builds.append(tiers_of_functions(Path(work) / "pgo", library))
+            pgo = unpack_wheel(args.pgo_wheel, Path(work) / "pgo" / "package")
+            builds.append(tiers_of_functions(Path(work) / "pgo", pgo))
     symbols: dict[str, None] = {}  # in order: each tier's functions the tiers before did not run
     for tier in zip(*builds, strict=True):
         # What every build ran comes first, so that neither build's hot code has functions of the

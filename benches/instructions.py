@@ -36,11 +36,18 @@ Load = tuple[str, int, list[str]] | Callable[[int], None]
 
 
 def run_under_callgrind(
-    python: str, app: str, loads: list[Load], out: Path, *valgrind_options: str, tls: bool = False
+    python: str,
+    app: str,
+    loads: list[Load],
+    out: Path,
+    *valgrind_options: str,
+    tls: bool = False,
+    build: Path | None = None,
 ) -> Counter[str]:
     """Serve each load in turn under callgrind (over TLS, on the benchmark certificate, with `tls`);
     return the events counted in all threads (`Ir`, instructions; with `--cache-sim=yes` the cache
-    misses too: `I1mr`, `D1mr`, `D1mw`...)."""
+    misses too: `I1mr`, `D1mr`, `D1mw`...). `build` is a directory holding an unpacked fasterapi for
+    the server to load instead of the installed one."""
     port = free_port()
     cert, key = bench_certificate() if tls else ("", "")
     server = subprocess.Popen(
@@ -48,7 +55,7 @@ def run_under_callgrind(
         + [python, "-m", "fasterapi", app, "--port", str(port), "--no-access-log", "--log-level", "warning"]
         + (["--ssl-certfile", cert, "--ssl-keyfile", key] if tls else []),
         cwd=BENCHES,
-        env=bench_env(),
+        env=bench_env(build),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -22,10 +22,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
-from run import BENCHES, ROOT, env_with_pythonpath
+from run import BENCHES, ROOT, env_with_pythonpath, unpack_wheel
 
 TARGET = ROOT / "target" / "pgo"
 
@@ -70,10 +69,7 @@ def record_profile(work: Path, profdata: Path) -> Path:
     instrumented = work / "instrumented"
     build = ["build", "-q", "-i", sys.executable, "-o", str(instrumented)]
     maturin(work, build, f"-Cprofile-generate={counts}")
-    wheel = next(instrumented.glob("*.whl"))
-    package = work / "package"
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(package)
+    package = unpack_wheel(next(instrumented.glob("*.whl")), work / "package")
     # The servers run.py starts find the instrumented package first on PYTHONPATH, and each
     # writes a file of its own rather than merging into a shared one under a lock (the build's
     # default, `%m`), which concurrent writers have been seen to corrupt.

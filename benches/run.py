@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -345,10 +346,18 @@ def env_with_pythonpath(first: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [first, os.environ.get("PYTHONPATH")]))}
 
 
-def bench_env() -> dict[str, str]:
+def bench_env(build: Path | None = None) -> dict[str, str]:
     """The environment servers and the ceiling run in: the benchmark's apps importable, and
-    whatever PYTHONPATH already held after them (`pgo.py` puts its instrumented build there)."""
-    return env_with_pythonpath(str(BENCHES))
+    whatever PYTHONPATH already held after them (`pgo.py` puts its instrumented build there);
+    `build`, a directory holding an unpacked fasterapi, ahead of both."""
+    return env_with_pythonpath(os.pathsep.join([*([str(build)] if build else []), str(BENCHES)]))
+
+
+def unpack_wheel(wheel: Path, into: Path) -> Path:
+    """Unpack `wheel` into `into`; the directory to put on PYTHONPATH to import it."""
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(into)
+    return into
 
 
 class RunningServer:
