@@ -1,24 +1,30 @@
-//! Build script: lays the extension's hot code out first, when the linker is lld.
+//! Build script: lays the extension out so that what a worker runs sits first, when the linker is
+//! lld.
 //!
 //! `src/hot_symbols.txt` (written by `benches/hot_symbols.py`) lists the functions that serve
 //! requests; lld's `--symbol-ordering-file` places them together at the start of `.text`, so a
-//! worker keeps a few hundred KiB of the extension's code resident instead of most of it. Only lld
-//! has the option (rustc links with it on x86_64 Linux since 1.90), so the script first links an
-//! empty library with it and leaves the build alone when that fails: the layout is an
-//! optimisation, never a requirement.
+//! worker keeps a few hundred KiB of the extension's code resident instead of most of it.
+//! `src/layout.ld` moves the sections it never reads (crypto tables, unwind tables) from in front
+//! of the code to after it. Only lld has these options (rustc links with it on x86_64 Linux since
+//! 1.90), so the script first links an empty library with them and leaves the build alone when
+//! that fails: the layout is an optimisation, never a requirement.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn main() {
-    let order = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap()).join("src/hot_symbols.txt");
-    println!("cargo:rerun-if-changed={}", order.display());
+    let src = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap()).join("src");
+    let (order, script) = (src.join("hot_symbols.txt"), src.join("layout.ld"));
+    for input in [&order, &script] {
+        println!("cargo:rerun-if-changed={}", input.display());
+    }
     println!("cargo:rerun-if-changed=src/build.rs");
     let args = [
         format!("-Wl,--symbol-ordering-file={}", order.display()),
         // Names from another toolchain or version are skipped without a word.
         "-Wl,--no-warn-symbol-ordering".to_owned(),
+        format!("-Wl,-T,{}", script.display()),
     ];
     if order.is_file() && links_with(&args) {
         for arg in args {

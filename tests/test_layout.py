@@ -1,12 +1,15 @@
-"""The extension's code layout: the functions that serve requests come first and together.
+"""The extension's layout: the functions that serve requests come first and together, and what a
+worker never reads sits after the code.
 
-`src/build.rs` hands `src/hot_symbols.txt` to the linker, so a worker touches (and the kernel maps)
-a few hundred KiB of the extension's text instead of most of its 4 MiB. These tests read the symbol
-table of the extension the suite runs against.
+`src/build.rs` hands `src/hot_symbols.txt` and `src/layout.ld` to the linker, so a worker touches
+(and the kernel maps) a few hundred KiB of the extension's text instead of most of its 4 MiB, and
+the read-only data it reads sits right before that text. These tests read the symbol table and the
+section headers of the extension the suite runs against.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -17,17 +20,32 @@ from tests.conftest import ROOT
 ORDER = (ROOT / "src" / "hot_symbols.txt").read_text().split()
 
 
-@pytest.fixture(scope="module")
-def functions() -> dict[str, tuple[int, int]]:
-    """Each function of the built extension: its address and size."""
+def symbols(kinds: str) -> dict[str, tuple[int, int]]:
+    """The built extension's symbols of the given `nm` kinds: each one's address and size."""
     listing = subprocess.run(
         ["nm", "--defined-only", "-S", _fasterapi.__file__], capture_output=True, text=True, check=True
     ).stdout
     return {
         fields[3]: (int(fields[0], 16), int(fields[1], 16))
         for fields in map(str.split, listing.splitlines())
-        if len(fields) == 4 and fields[2] in "tTwW"
+        if len(fields) == 4 and fields[2] in kinds
     }
+
+
+@pytest.fixture(scope="module")
+def functions() -> dict[str, tuple[int, int]]:
+    """Each function of the built extension: its address and size."""
+    return symbols("tTwW")
+
+
+@pytest.fixture(scope="module")
+def sections() -> dict[str, tuple[int, int]]:
+    """Each section of the built extension: its address and size."""
+    listing = subprocess.run(
+        ["readelf", "-SW", _fasterapi.__file__], capture_output=True, text=True, check=True
+    ).stdout
+    found = re.findall(r"\]\s+(\S+)\s+\S+\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)", listing)
+    return {name: (int(address, 16), int(size, 16)) for name, address, size in found}
 
 
 def test_the_hot_symbol_list_names_functions_of_this_build(functions: dict[str, tuple[int, int]]) -> None:
@@ -46,3 +64,13 @@ def test_hot_functions_sit_together_at_the_start_of_the_text(functions: dict[str
     assert start - text_start < 4096, "the hot functions do not open the text"
     # Only alignment padding between them: without the ordering they spread over all 4 MiB.
     assert end - start < 1.1 * code, f"{code} bytes of hot code spread over {end - start}"
+
+
+def test_what_a_worker_never_reads_sits_after_the_code(sections: dict[str, tuple[int, int]]) -> None:
+    text_end = sum(sections[".text"])
+    for cold in (".eh_frame_hdr", ".eh_frame", ".gcc_except_table"):
+        assert sections[cold][0] >= text_end, f"{cold} sits before the code"
+    # aws-lc's largest precomputed table (P-256), read only by TLS handshakes.
+    table, _ = symbols("rR")["ecp_nistz256_precomputed"]
+    assert table >= text_end, "aws-lc's curve tables sit before the code"
+    assert sections[".plt"][0] < sections[".text"][0], "the PLT sits after the code"
