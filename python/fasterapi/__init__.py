@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from fasterapi.config import Config
@@ -11,10 +10,7 @@ from fasterapi.config import Config
 if TYPE_CHECKING:
     from fasterapi.server import Server
 
-try:
-    __version__ = version("fasterapi")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.1.0"
+    __version__: str
 
 __all__ = ["Config", "Server", "run", "__version__"]
 
@@ -35,4 +31,17 @@ def __getattr__(name: str) -> Any:
         from fasterapi.server import Server
 
         return Server
+    # The version too: importlib.metadata takes a third of the CLI's import time.
+    if name == "__version__":
+        globals()[name] = installed = _installed_version()
+        return installed
     raise AttributeError(f"module 'fasterapi' has no attribute {name!r}")
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fasterapi")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "0.1.0"
