@@ -20,22 +20,23 @@ from tests.conftest import ROOT
 ORDER = (ROOT / "src" / "hot_symbols.txt").read_text().split()
 
 
-def symbols(kinds: str) -> dict[str, tuple[int, int]]:
-    """The built extension's symbols of the given `nm` kinds: each one's address and size."""
+@pytest.fixture(scope="module")
+def symbols() -> list[tuple[str, str, int, int]]:
+    """Each sized symbol of the built extension: its name, `nm` kind, address and size."""
     listing = subprocess.run(
         ["nm", "--defined-only", "-S", _fasterapi.__file__], capture_output=True, text=True, check=True
     ).stdout
-    return {
-        fields[3]: (int(fields[0], 16), int(fields[1], 16))
+    return [
+        (fields[3], fields[2], int(fields[0], 16), int(fields[1], 16))
         for fields in map(str.split, listing.splitlines())
-        if len(fields) == 4 and fields[2] in kinds
-    }
+        if len(fields) == 4
+    ]
 
 
 @pytest.fixture(scope="module")
-def functions() -> dict[str, tuple[int, int]]:
+def functions(symbols: list[tuple[str, str, int, int]]) -> dict[str, tuple[int, int]]:
     """Each function of the built extension: its address and size."""
-    return symbols("tTwW")
+    return {name: (address, size) for name, kind, address, size in symbols if kind in "tTwW"}
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +67,13 @@ def test_hot_functions_sit_together_at_the_start_of_the_text(functions: dict[str
     assert end - start < 1.1 * code, f"{code} bytes of hot code spread over {end - start}"
 
 
-def test_what_a_worker_never_reads_sits_after_the_code(sections: dict[str, tuple[int, int]]) -> None:
+def test_what_a_worker_never_reads_sits_after_the_code(
+    sections: dict[str, tuple[int, int]], symbols: list[tuple[str, str, int, int]]
+) -> None:
     text_end = sum(sections[".text"])
     for cold in (".eh_frame_hdr", ".eh_frame", ".gcc_except_table"):
         assert sections[cold][0] >= text_end, f"{cold} sits before the code"
     # aws-lc's largest precomputed table (P-256), read only by TLS handshakes.
-    table, _ = symbols("rR")["ecp_nistz256_precomputed"]
+    [table] = [address for name, _, address, _ in symbols if name == "ecp_nistz256_precomputed"]
     assert table >= text_end, "aws-lc's curve tables sit before the code"
     assert sections[".plt"][0] < sections[".text"][0], "the PLT sits after the code"

@@ -31,7 +31,7 @@ def __getattr__(name: str) -> Any:
         from fasterapi.server import Server
 
         return Server
-    # The version too: importlib.metadata takes a third of the CLI's import time.
+    # The version too: importing importlib.metadata took a sixth of the CLI's start-up (~20 ms).
     if name == "__version__":
         globals()[name] = installed = _installed_version()
         return installed
