@@ -189,7 +189,15 @@ def write_report(data: dict[str, Any], markdown: Path, png: Path, python: str) -
         f"access logs off; {settings['warmup']:g} s warm-up then {settings['seconds']:g} s measured; "
         f"median of {settings['runs']} runs with the server order rotated between runs (the spread of "
         "the runs is shown: this shared VM's speed drifts by 10-20% within minutes). `workers-2` runs "
-        "unpinned.",
+        "unpinned."
+        + (
+            " The shared objects of the benchmark's virtualenv are dropped from the page cache before "
+            "measuring (`benches/page_cache.py`), so every server maps its extensions as the kernel "
+            "reads them back in, not in the 1 MiB folios pip's writes leave in a package installed a "
+            "moment ago (fasterapi is reinstalled every run, the peers once)."
+            if settings.get("page_cache") == "dropped"
+            else ""
+        ),
         "- HTTP/1.1: `wrk -t1 -cN -dDs --latency` (POST bodies from a Lua script). h2c: "
         "`h2load -t1 -c16 -m16 -D D`, p50 and p99 from its per-request log (`--log-file`). HTTP/2 over "
         "TLS: the same h2load on `https://`, h2 negotiated by "

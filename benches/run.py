@@ -7,6 +7,8 @@
 Fairness: the server is pinned to core 0 and the load generator to core 1 (`taskset`), one worker
 each, uvloop wherever a server supports it, access logs off, a warm-up before every measurement,
 servers measured in an order that rotates between runs, and every figure the median of the runs.
+The environment's shared objects are dropped from the page cache first (`page_cache.py`), so no
+server is measured with files installed a moment before and another with files read back in.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from page_cache import drop_shared_objects
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = ROOT / "benches"
@@ -616,6 +620,13 @@ def ensure_venv(venv: Path, wheel: Path | None) -> str:
     return str(python)
 
 
+def environment_prefix(python: str) -> Path:
+    """The environment `python` runs in (`sys.prefix`): where the servers' packages are."""
+    code = "import sys; print(sys.prefix)"
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout
+    return Path(out.strip())
+
+
 def build_hyper() -> None:
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=HYPER.parents[2], check=True)
 
@@ -722,6 +733,8 @@ def main() -> int:
         servers = args.servers.split(",") if args.servers else None
     python = os.path.abspath(args.python) if args.python else None
     python = python or (sys.executable if args.smoke else ensure_venv(BENCHES / ".venv", args.pgo_wheel))
+    prefix = environment_prefix(python)
+    print(f"benches: {drop_shared_objects(prefix)} shared objects under {prefix} dropped from the page cache")
     if not args.smoke and (servers is None or "hyper" in servers):
         build_hyper()
     if any(s.tool == "ws" for s in scenarios):
@@ -789,6 +802,7 @@ def main() -> int:
             "seconds": args.seconds,
             "warmup": args.warmup,
             "build": "pgo" if args.pgo_wheel else "checkout",
+            "page_cache": "dropped",
         },
         "ceiling": ceiling,
         "ceiling_tasks": ceiling_tasks,
